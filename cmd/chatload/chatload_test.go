@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSSEParser(t *testing.T) {
+	stream := "retry: 1000\n" +
+		": heartbeat\n" +
+		"event: ready\nid: 7\ndata: {\"id\":\"7\",\"user\":\"a\"}\n\n" +
+		"id: 8\r\nevent: message\r\ndata: {\"text\":\"cl 3 1700000000000000000\"}\r\n\r\n" +
+		"data: line1\ndata:line2\n\n" + // default name, two data lines, id kept
+		"event: ignored-without-data\n\n" +
+		"event: presence\nid: 9\ndata: {}\n\n"
+	type ev struct{ name, id, data string }
+	want := []ev{
+		{"ready", "7", `{"id":"7","user":"a"}`},
+		{"message", "8", `{"text":"cl 3 1700000000000000000"}`},
+		{"message", "8", "line1\nline2"},
+		{"presence", "9", "{}"},
+	}
+	// A small reader buffer forces readLine through its long-line path too.
+	br := bufio.NewReaderSize(strings.NewReader(stream), 16)
+	var p sseParser
+	var scratch []byte
+	var got []ev
+	for {
+		line, err := readLine(br, &scratch)
+		if err != nil {
+			break
+		}
+		if e, ok := p.Line(line); ok {
+			got = append(got, ev{string(e.Name), string(e.ID), string(e.Data)})
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events %q, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if p.LastID() != "9" {
+		t.Errorf("LastID = %q, want 9", p.LastID())
+	}
+}
+
+func TestMarker(t *testing.T) {
+	at := time.Unix(1764000000, 123456789)
+	text := appendMarker(nil, 42, at)
+	data := []byte(`{"id":"5","room":"bench","from":"cl-pub-0","text":"` + string(text) + `","ts":"x"}`)
+	seq, ns, ok := findMarker(data)
+	if !ok || seq != 42 || ns != at.UnixNano() {
+		t.Fatalf("findMarker = %d %d %v", seq, ns, ok)
+	}
+	sio := []byte(`{"username":"cl-pub-1","message":"` + string(text) + `"}`)
+	if seq, _, ok := findMarker(sio); !ok || seq != 42 {
+		t.Fatalf("findMarker(socket.io payload) = %d %v", seq, ok)
+	}
+	for _, bad := range []string{`{"text":"hello"}`, `{"text":"cl x 1"}`, `{"text":"cl 5"}`, `{"from":"cl-sub-1"}`} {
+		if _, _, ok := findMarker([]byte(bad)); ok {
+			t.Errorf("findMarker(%s) found a marker", bad)
+		}
+	}
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	prev := -1
+	for _, v := range []uint64{0, 1, 255, 256, 257, 1000, 65535, 1 << 30, 1<<40 + 5} {
+		i := histBucket(v)
+		if i < prev {
+			t.Fatalf("bucket(%d)=%d not monotonic", v, i)
+		}
+		prev = i
+		if up := histUpper(i); up < v && i != histBuckets-1 {
+			t.Errorf("upper(bucket(%d)) = %d below the value", v, up)
+		}
+		if v >= histExact && i != histBuckets-1 {
+			// Within 1/128 of the value.
+			if up := histUpper(i); float64(up-v) > float64(v)/float64(histSub) {
+				t.Errorf("bucket of %d too wide: upper %d", v, up)
+			}
+		}
+	}
+	// Bucket bounds are contiguous.
+	for i := 1; i < histBuckets-1; i++ {
+		if histBucket(histUpper(i-1)+1) != i {
+			t.Fatalf("gap after bucket %d", i-1)
+		}
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	var h histogram
+	if h.Quantile(0.99) != 0 {
+		t.Fatal("empty histogram should report 0")
+	}
+	// 1..1000 ms: nearest-rank p50 is 500 ms, p99 990 ms, max 1000 ms.
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * time.Millisecond)
+	}
+	check := func(q float64, want time.Duration) {
+		t.Helper()
+		got := h.Quantile(q)
+		if got < want || float64(got-want) > float64(want)/float64(histSub) {
+			t.Errorf("q%.2f = %v, want %v (within 1/128 above)", q, got, want)
+		}
+	}
+	check(0.50, 500*time.Millisecond)
+	check(0.99, 990*time.Millisecond)
+	check(1, 1000*time.Millisecond)
+	if h.Max() != time.Second {
+		t.Errorf("max = %v", h.Max())
+	}
+	if h.Count() != 1000 {
+		t.Errorf("count = %d", h.Count())
+	}
+}
+
+func TestPhaseLostAndDups(t *testing.T) {
+	p := newPhase(3, 100, 10)
+	for seq := uint64(100); seq < 105; seq++ {
+		p.Ack(seq)
+	}
+	if p.Ack(200) {
+		t.Error("ack outside the phase accepted")
+	}
+	for sub := 0; sub < 3; sub++ {
+		for seq := uint64(100); seq < 105; seq++ {
+			if sub == 1 && seq == 103 {
+				continue // lost
+			}
+			p.Deliver(sub, seq, 0, 1000)
+		}
+	}
+	p.Deliver(0, 100, 0, 1000) // duplicate
+	p.Deliver(0, 99, 0, 1000)  // from an earlier phase
+	if got := p.Lost([]bool{true, true, true}); got != 1 {
+		t.Errorf("lost = %d, want 1", got)
+	}
+	if got := p.Lost([]bool{true, false, true}); got != 0 {
+		t.Errorf("lost without sub 1 = %d, want 0", got)
+	}
+	if p.dups.Load() != 1 || p.stray.Load() != 1 || p.delivered.Load() != 14 {
+		t.Errorf("dups %d stray %d delivered %d", p.dups.Load(), p.stray.Load(), p.delivered.Load())
+	}
+}
+
+func TestSocketIOPackets(t *testing.T) {
+	cases := []struct {
+		pkt       string
+		typ       byte
+		ack       int64
+		body, ev  string
+		wantValid bool
+	}{
+		{`42["new message",{"username":"a","message":"hi"}]`, '2', -1, `["new message",{"username":"a","message":"hi"}]`, "new message", true},
+		{`4317[{"ok":true}]`, '3', 17, `[{"ok":true}]`, "", true},
+		{`42/chat,5["login",{"numUsers":1}]`, '2', 5, `["login",{"numUsers":1}]`, "login", true},
+		{`40{"sid":"x"}`, '0', -1, `{"sid":"x"}`, "", true},
+		{`2`, 0, -1, "", "", false},
+	}
+	for _, c := range cases {
+		typ, ack, body, ok := parseSIOPacket([]byte(c.pkt))
+		if ok != c.wantValid {
+			t.Errorf("%s: ok=%v", c.pkt, ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if typ != c.typ || ack != c.ack || string(body) != c.body {
+			t.Errorf("%s: got %c %d %s", c.pkt, typ, ack, body)
+		}
+		if c.ev != "" {
+			if name, _ := sioEventName(body); string(name) != c.ev {
+				t.Errorf("%s: event %q", c.pkt, name)
+			}
+		}
+	}
+	if got := string(appendEmit(nil, "new message", []byte(`"x"`), 3)); got != `423["new message","x"]` {
+		t.Errorf("appendEmit = %s", got)
+	}
+}
+
+func TestProcParsing(t *testing.T) {
+	rss, err := parseVmRSS([]byte("Name:\tx\nVmRSS:\t   12345 kB\nThreads: 3\n"))
+	if err != nil || rss != 12345 {
+		t.Fatalf("rss %d %v", rss, err)
+	}
+	stat := []byte("42 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0 100")
+	cpu, err := parseStatCPU(stat)
+	if err != nil || cpu != 3*time.Second {
+		t.Fatalf("cpu %v %v", cpu, err)
+	}
+}
+
+func TestCheckLoopback(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:80", "127.3.4.5:1", "[::1]:8080", "localhost:1"} {
+		if err := checkLoopback(ok); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"10.0.0.1:80", "192.168.1.1:80", "example.com:80", "8.8.8.8:53"} {
+		if checkLoopback(bad) == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

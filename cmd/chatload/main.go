@@ -1,0 +1,204 @@
+// Command chatload measures a chat server under load on this machine: SSE
+// fan-out to thousands of subscribers, the write path, idle connections and
+// a connect storm, against ssechat (REST + SSE) or the Socket.IO baseline
+// (bench/socketio, WebSocket transport). Every run is bounded in time, stops
+// by itself and only targets loopback addresses.
+//
+//	chatload -mode fanout -subs 5000 -rate 20 -duration 20s -pid $PID
+//	chatload -mode write -members 100 -posters 50
+//	chatload -mode idle -subs 10000 -pid $PID
+//	chatload -mode storm -subs 5000
+//	chatload -target socketio -addr 127.0.0.1:3000 -mode fanout ...
+//	chatload table -in results.jsonl
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "table" {
+		if err := tableMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "chatload table:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "chatload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
+	var (
+		cfg       config
+		rates     string
+		rate      float64
+		timeout   time.Duration
+		sessions  string
+		password  string
+		sourceIPs int
+		reconnect bool
+		retry     time.Duration
+		out       string
+		verbose   bool
+	)
+	fs.StringVar(&cfg.Mode, "mode", "fanout", "workload: fanout, write, idle or storm")
+	fs.StringVar(&cfg.Target, "target", "ours", "system under test: ours (REST+SSE) or socketio (the baseline)")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only)")
+	fs.IntVar(&cfg.PID, "pid", 0, "server PID, to report its RSS and CPU from /proc")
+	fs.StringVar(&cfg.Label, "label", "", "name of this workload in the results table")
+	fs.StringVar(&cfg.Room, "room", "bench", "room to use")
+	fs.IntVar(&cfg.Subs, "subs", 1000, "subscribers (fanout), connections (idle) or newcomers (storm)")
+	fs.Float64Var(&rate, "rate", 20, "messages per second, all publishers together (fanout)")
+	fs.StringVar(&rates, "rates", "", "comma-separated rates run one after another on the same subscribers (overrides -rate)")
+	fs.DurationVar(&cfg.SearchP99, "search-p99", 0, "with -rates: stop at the first rate whose p99 exceeds this or loses messages, and report the highest that passed")
+	fs.IntVar(&cfg.Publishers, "publishers", 4, "publishing connections (fanout)")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "publishing time per rate (fanout, write)")
+	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "how long to wait for deliveries after publishing stops; what is missing then is lost")
+	fs.IntVar(&cfg.Members, "members", 100, "room members (write)")
+	fs.IntVar(&cfg.Posters, "posters", 50, "members posting back-to-back (write)")
+	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "how long connections sit idle before the RSS sample (idle)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 200, "connections, logins and joins in flight at once during setup")
+	fs.DurationVar(&cfg.ConnectWait, "connect-timeout", 2*time.Minute, "bound on opening all connections")
+	fs.DurationVar(&cfg.Quiet, "quiet", time.Second, "storm: the server is quiet after this long without any event")
+	fs.StringVar(&cfg.Prefix, "prefix", "cl-", "username prefix")
+	fs.DurationVar(&timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
+	fs.StringVar(&sessions, "sessions", "", "file caching session tokens between runs (ours)")
+	fs.StringVar(&password, "password", "chatload-password", "password of the load accounts")
+	fs.IntVar(&sourceIPs, "source-ips", 1, "loopback source addresses to spread connections over (127.0.0.1..N); needed past ~28,000 connections")
+	fs.BoolVar(&reconnect, "reconnect", true, "resume a dropped SSE stream with Last-Event-ID, as EventSource does")
+	fs.DurationVar(&retry, "retry", time.Second, "wait before resuming a dropped stream")
+	fs.StringVar(&out, "out", "", "append results as JSON lines to this file")
+	fs.BoolVar(&verbose, "v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if err := checkLoopback(cfg.Addr); err != nil {
+		return err
+	}
+	cfg.Rates = []float64{rate}
+	if rates != "" {
+		cfg.Rates = nil
+		for _, f := range strings.Split(rates, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || v <= 0 {
+				return fmt.Errorf("bad -rates entry %q", f)
+			}
+			cfg.Rates = append(cfg.Rates, v)
+		}
+	}
+	if cfg.Label == "" {
+		cfg.Label = cfg.Mode
+	}
+	nofile, err := raiseNoFile()
+	if err != nil {
+		log.Warn("cannot raise RLIMIT_NOFILE", "err", err)
+	}
+	if need := uint64(cfg.Subs + cfg.Members + cfg.Concurrency + 256); nofile > 0 && nofile < need {
+		log.Warn("open-files limit is below what this run needs", "limit", nofile, "need", need)
+	}
+	// The client shares two cores with the server: collect garbage less
+	// often in exchange for memory, which is plentiful here.
+	debug.SetGCPercent(400)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// connCtx owns every connection; cancelling it at the end closes them.
+	connCtx, closeConns := context.WithCancel(ctx)
+	defer closeConns()
+
+	col := &collector{}
+	dial := newDialers(sourceIPs)
+	r := &runner{cfg: cfg, col: col, log: log}
+	var sess *sessionCache
+	switch cfg.Target {
+	case "ours":
+		if sess, err = loadSessions(sessions); err != nil {
+			return err
+		}
+		r.sys = newOurs(cfg.Addr, password, dial, sess, col, log, cfg.Concurrency, reconnect, retry)
+	case "socketio":
+		r.sys = newSocketIO(cfg.Addr, dial, col, log)
+	default:
+		return fmt.Errorf("unknown -target %q", cfg.Target)
+	}
+
+	var results []result
+	switch cfg.Mode {
+	case "fanout":
+		results, err = r.runFanout(connCtx)
+	case "write":
+		results, err = r.runWrite(connCtx)
+	case "idle":
+		results, err = r.runIdle(connCtx)
+	case "storm":
+		results, err = r.runStorm(connCtx)
+	default:
+		err = fmt.Errorf("unknown -mode %q", cfg.Mode)
+	}
+	closeConns()
+	if sess != nil {
+		if serr := sess.Save(); serr != nil {
+			log.Warn("cannot save sessions", "err", serr)
+		}
+	}
+	for _, res := range results {
+		fmt.Printf("%s %s %s: %s\n", res.Label, res.Target, res.Mode, summary(res))
+	}
+	if out != "" && len(results) > 0 {
+		if werr := appendResults(out, results); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+func tableMain(args []string) error {
+	fs := flag.NewFlagSet("table", flag.ContinueOnError)
+	in := fs.String("in", "", "results file (JSON lines)")
+	targets := fs.String("targets", "ours,socketio", "columns, in order")
+	notes := map[string]string{}
+	fs.Func("note", "label=target text for the target column (repeatable)", func(s string) error {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("want label=text")
+		}
+		notes[k] = v
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f, err := os.Open(*in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rs, err := readResults(f)
+	if err != nil {
+		return err
+	}
+	writeTable(os.Stdout, rs, strings.Split(*targets, ","), notes)
+	return nil
+}
