@@ -1,0 +1,67 @@
+// connectStream gives a tab access to the browser's one shared event stream.
+// It prefers a SharedWorker; without one (some mobile browsers) the tabs
+// elect a leader with the Web Locks API and relay over a BroadcastChannel;
+// failing both, the tab runs the stream itself.
+//
+// onMessage receives {type:'status',state,user}, {type:'event',kind,data}
+// and {type:'signed-out'}. The returned object has send(cmd) with cmd one of
+// start | restart | stop | hello, and close().
+import { StreamHub } from './stream-hub.js';
+
+export function connectStream(onMessage, prefer = '') {
+  if (prefer !== 'leader' && prefer !== 'direct' && typeof SharedWorker === 'function') {
+    try {
+      return viaSharedWorker(onMessage);
+    } catch {
+      // fall through to the next way
+    }
+  }
+  if (prefer !== 'direct' && typeof BroadcastChannel === 'function' && navigator.locks) {
+    return viaLeader(onMessage);
+  }
+  return direct(onMessage);
+}
+
+function viaSharedWorker(onMessage) {
+  const worker = new SharedWorker('/js/stream-worker.js', { type: 'module', name: 'ssechat-stream' });
+  const port = worker.port;
+  port.onmessage = (e) => onMessage(e.data);
+  port.start();
+  return {
+    kind: 'shared-worker',
+    send: (cmd) => port.postMessage({ cmd }),
+    close: () => port.postMessage({ cmd: 'bye' }),
+  };
+}
+
+function viaLeader(onMessage) {
+  const channel = new BroadcastChannel('ssechat-stream');
+  let hub = null;
+  channel.onmessage = (e) => {
+    const msg = e.data;
+    if (msg.type === 'cmd') {
+      if (hub) hub.command(msg.cmd);
+    } else {
+      onMessage(msg);
+    }
+  };
+  // The lock is held until the tab closes; the next tab in line then takes
+  // over with a fresh stream and resumes... from the REST history it loads.
+  navigator.locks.request('ssechat-stream-leader', () => new Promise(() => {
+    hub = new StreamHub((msg) => {
+      onMessage(msg);
+      channel.postMessage(msg);
+    });
+    hub.command('start');
+  }));
+  const send = (cmd) => {
+    if (hub) hub.command(cmd);
+    else channel.postMessage({ type: 'cmd', cmd });
+  };
+  return { kind: 'leader', send, close: () => channel.close() };
+}
+
+function direct(onMessage) {
+  const hub = new StreamHub(onMessage);
+  return { kind: 'direct', send: (cmd) => hub.command(cmd), close: () => hub.close() };
+}
