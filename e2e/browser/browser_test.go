@@ -1,0 +1,324 @@
+// Package browser holds end-to-end tests of the web client: the real server
+// binary, driven through a headless Chromium as people would use it.
+package browser
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// update rewrites the screenshots in docs/ (go test ./e2e/browser -update).
+// Without it they are written only when missing, so that a plain test run
+// leaves the working tree clean.
+var update = flag.Bool("update", false, "rewrite docs/screenshot*.png")
+
+func TestBrowser(t *testing.T) {
+	browser := newBrowser(t) // skips when there is no Chromium
+	srv := startServer(t, buildServer(t))
+
+	t.Run("ChatBetweenUsers", func(t *testing.T) { testChat(t, browser, srv.url()) })
+	t.Run("HTMLIsShownAsText", func(t *testing.T) { testHTMLIsText(t, browser, srv.url()) })
+	t.Run("Keyboard", func(t *testing.T) { testKeyboard(t, browser, srv.url()) })
+	t.Run("ScrollBack", func(t *testing.T) { testScrollBack(t, browser, srv.url()) })
+	t.Run("PhoneScreen", func(t *testing.T) { testPhone(t, browser, srv.url()) })
+	t.Run("TenTabs", func(t *testing.T) { testTenTabs(t, browser, srv.url()) })
+	// Last: it kills the server.
+	t.Run("ReconnectAfterRestart", func(t *testing.T) { testRestart(t, browser, srv) })
+}
+
+// testChat: three people in a room; messages, a mention, a private message
+// that the third never sees, presence that follows a logout, a reload that
+// keeps the session.
+func testChat(t *testing.T, browser context.Context, base string) {
+	alice := newUser(t, browser, base, "alice")
+	bob := newUser(t, browser, base, "bob")
+	carol := newUser(t, browser, base, "carol")
+	for _, p := range []*page{alice, bob, carol} {
+		p.login(p.name, p.name+"-password")
+		p.join("lobby")
+	}
+	alice.wait("bob and carol online", memberIs("bob", true)+" && "+memberIs("carol", true))
+
+	alice.say("hello bob")
+	bob.waitMessage("hello bob")
+	alice.wait("her own message set apart", `[...document.querySelectorAll('#message-list .msg.mine .text')].some(e => e.textContent === 'hello bob')`)
+
+	bob.say("hi @alice, welcome to the lobby")
+	alice.waitMessage("hi @alice, welcome to the lobby")
+	alice.wait("the mention highlighted", `[...document.querySelectorAll('#message-list .msg.mentions-me .mention.me')].some(e => e.textContent === '@alice')`)
+	carol.wait("the mention styled for others too", `[...document.querySelectorAll('#message-list .mention')].some(e => e.textContent === '@alice' && !e.classList.contains('me'))`)
+
+	// "@name text" in a room is a private message; the server routes it.
+	bob.say("@alice the secret plan")
+	bob.wait("a note that it went privately", `!!document.querySelector('#message-list .note')`)
+	alice.wait("an unread private conversation with bob", `!!document.querySelector('#dm-list a[data-user="bob"] .badge')`)
+	bob.say("public after the secret")
+	// One ordered stream: once carol has the later public message she would
+	// have had the private one too, had it been sent to her.
+	carol.waitMessage("public after the secret")
+	if eval[bool](carol, `document.body.textContent.includes('secret plan')`) {
+		t.Error("carol sees bob's private message to alice")
+	}
+	if n := eval[int](carol, `document.querySelectorAll('#dm-list li').length`); n != 0 {
+		t.Errorf("carol has %d private conversations, want 0", n)
+	}
+	alice.waitMessage("public after the secret")
+
+	writeScreenshot(t, alice, "screenshot.png")
+
+	alice.click("the conversation with bob", `#dm-list a[data-user="bob"]`)
+	alice.waitView("@bob")
+	// The server sends the text after the "@alice " prefix.
+	alice.wait("bob's private message", `[...document.querySelectorAll('#message-list .msg.private .text')].some(e => e.textContent.endsWith('the secret plan'))`)
+	alice.say("got it, thanks")
+	bob.wait("the conversation with alice listed", `!!document.querySelector('#dm-list a[data-user="alice"]')`)
+	bob.click("the conversation with alice", `#dm-list a[data-user="alice"]`)
+	bob.waitView("@alice")
+	bob.waitMessage("got it, thanks")
+	if eval[bool](carol, `document.body.textContent.includes('got it, thanks')`) {
+		t.Error("carol sees alice's private reply")
+	}
+
+	// Presence follows live: carol logs out, alice sees her dot go grey.
+	alice.click("the lobby", `#room-list a[data-room="lobby"]`)
+	alice.waitView("#lobby")
+	alice.wait("carol online", memberIs("carol", true))
+	carol.click("log out", "#logout")
+	carol.wait("the login form", `document.body.dataset.view === 'login'`)
+	alice.wait("carol offline", memberIs("carol", false))
+
+	// The session survives a reload, and so does the room list.
+	bob.do("reloading", chromedp.Reload())
+	bob.waitLive()
+	bob.wait("the lobby listed after a reload", `!!document.querySelector('#room-list a[data-room="lobby"]')`)
+
+	// A wrong password is refused with a clear message.
+	carol.do("logging in with a wrong password",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('login-username').value = ''`),
+		chromedp.SendKeys(chromedp.ID("login-username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("login-password"), "not-her-password"),
+		chromedp.Click(chromedp.ID("login-submit")))
+	carol.wait("the wrong-password error", `(() => { const e = document.getElementById('login-error'); return !e.hidden && /password/i.test(e.textContent); })()`)
+
+	for _, p := range []*page{alice, bob, carol} {
+		p.checkConsole()
+	}
+}
+
+func testHTMLIsText(t *testing.T, browser context.Context, base string) {
+	mallory := newUser(t, browser, base, "mallory")
+	victor := newUser(t, browser, base, "victor")
+	for _, p := range []*page{mallory, victor} {
+		p.login(p.name, "pw-"+p.name)
+		p.join("xss")
+	}
+	payloads := []string{
+		`<img src=x onerror=alert(1)>`,
+		`<b>bold?</b> <script>alert(2)</script> &amp; "quotes"`,
+	}
+	for _, s := range payloads {
+		mallory.say(s)
+		victor.waitMessage(s)
+	}
+	if n := eval[int](victor, `document.querySelectorAll('#message-list img, #message-list script, #message-list b').length`); n != 0 {
+		t.Errorf("victor's message list holds %d elements made from message text", n)
+	}
+	for _, p := range []*page{mallory, victor} {
+		p.checkConsole()
+	}
+}
+
+// testKeyboard: Enter sends, Shift+Enter starts a new line.
+func testKeyboard(t *testing.T, browser context.Context, base string) {
+	kim := newUser(t, browser, base, "kim")
+	kim.login("kim", "kim-password")
+	kim.join("keys")
+	kim.do("typing two lines",
+		chromedp.SendKeys(chromedp.ID("composer-text"), "line one"),
+		chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierShift)),
+		chromedp.SendKeys(chromedp.ID("composer-text"), "line two"),
+	)
+	if v := eval[string](kim, `document.getElementById('composer-text').value`); v != "line one\nline two" {
+		t.Fatalf("composer holds %q after Shift+Enter, want two lines", v)
+	}
+	kim.do("pressing Enter", chromedp.SendKeys(chromedp.ID("composer-text"), "\n"))
+	kim.waitMessage("line one\nline two")
+	kim.checkConsole()
+}
+
+// testScrollBack: a reloaded page shows the newest page of history and loads
+// older ones as the reader scrolls up, in order and without duplicates.
+func testScrollBack(t *testing.T, browser context.Context, base string) {
+	const total = 120
+	reader := newUser(t, browser, base, "reader")
+	reader.login("reader", "reader-password")
+	reader.join("archive")
+
+	writer := login(t, base, "writer", "writer-password")
+	if err := writer.do(context.Background(), "POST", "/api/rooms/archive/join", nil, nil); err != nil {
+		t.Fatalf("writer joining: %v", err)
+	}
+	for i := 1; i <= total; i++ {
+		writer.send(t, "archive", fmt.Sprintf("archive %03d", i))
+	}
+	reader.waitMessage(fmt.Sprintf("archive %03d", total))
+
+	reader.do("reloading", chromedp.Reload())
+	reader.waitLive()
+	reader.waitView("#archive")
+	reader.waitMessage(fmt.Sprintf("archive %03d", total))
+	if n := eval[int](reader, `document.querySelectorAll('#message-list .msg').length`); n >= total {
+		t.Fatalf("a fresh page holds %d of %d messages; want one page, not all", n, total)
+	}
+
+	// Scroll to the top, again and again, until the first message shows.
+	reader.wait("the first message after scrolling up", `(() => {
+		const box = document.getElementById('messages');
+		box.scrollTop = 0;
+		box.dispatchEvent(new Event('scroll'));
+		return `+countMessages("archive 001")+` === 1;
+	})()`)
+	reader.wait("the beginning of the room", `document.getElementById('history-status').textContent.startsWith('This is the beginning')`)
+	texts := eval[[]string](reader, `[...document.querySelectorAll('#message-list .msg .text')].map(e => e.textContent).filter(s => s.startsWith('archive '))`)
+	if len(texts) != total {
+		t.Fatalf("after scrolling back the page holds %d archive messages, want %d", len(texts), total)
+	}
+	for i, s := range texts {
+		if want := fmt.Sprintf("archive %03d", i+1); s != want {
+			t.Fatalf("message %d is %q, want %q (out of order or duplicated)", i, s, want)
+		}
+	}
+	reader.checkConsole()
+}
+
+// testPhone: on a phone-sized screen the sidebar is a drawer.
+func testPhone(t *testing.T, browser context.Context, base string) {
+	pia := newUser(t, browser, base, "pia")
+	pia.do("emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	pia.login("pia", "pia-password")
+	hidden := `getComputedStyle(document.getElementById('sidebar')).visibility === 'hidden'`
+	pia.wait("the sidebar folded away", hidden)
+	pia.click("the menu button", "#toggle-sidebar")
+	pia.wait("the sidebar open", `getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'`)
+	pia.join("pocket")
+	pia.wait("the sidebar closed after choosing a room", hidden)
+	pia.say("hello from a phone")
+	pia.waitMessage("hello from a phone")
+	if w := eval[int](pia, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("the page is %dpx wide on a 390px screen: it scrolls sideways", w)
+	}
+	// Dark mode, for the record.
+	pia.do("preferring dark", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		})
+		return err
+	}))
+	pia.wait("dark colours", `getComputedStyle(document.body).backgroundColor === 'rgb(20, 23, 28)'`)
+	writeScreenshot(t, pia, "screenshot-phone-dark.png")
+	pia.checkConsole()
+}
+
+// testTenTabs: ten tabs of one user share one stream (browsers allow six
+// connections per host) and all of them receive every message, once.
+func testTenTabs(t *testing.T, browser context.Context, base string) {
+	const n = 10
+	first := newUser(t, browser, base, "tab-1")
+	first.login("dora", "dora-password")
+	first.join("tabs")
+	tabs := []*page{first}
+	for i := 2; i <= n; i++ {
+		p := first.newTab(fmt.Sprintf("tab-%d", i))
+		p.open("/#/room/tabs")
+		tabs = append(tabs, p)
+	}
+	for _, p := range tabs {
+		p.waitLive()
+		p.waitView("#tabs")
+		if kind := eval[string](p, `document.body.dataset.transport`); kind != "shared-worker" {
+			t.Errorf("%s: stream transport is %q, want shared-worker", p.name, kind)
+		}
+	}
+
+	sam := login(t, base, "sam", "sam-password")
+	if err := sam.do(context.Background(), "POST", "/api/rooms/tabs/join", nil, nil); err != nil {
+		t.Fatalf("sam joining: %v", err)
+	}
+	sam.send(t, "tabs", "hello, all ten of you")
+	tabs[6].say("sent from the seventh tab")
+	for _, p := range tabs {
+		p.waitMessage("hello, all ten of you")
+		p.waitMessage("sent from the seventh tab")
+	}
+	for _, p := range tabs {
+		if c := eval[int](p, countMessages("sent from the seventh tab")); c != 1 {
+			t.Errorf("%s shows the message %d times, want once", p.name, c)
+		}
+		p.checkConsole()
+	}
+}
+
+// testRestart: the server dies (SIGKILL) and comes back on the same port
+// with the same database; the page shows that it is reconnecting, then
+// catches up on what it missed without being reloaded.
+func testRestart(t *testing.T, browser context.Context, srv *chatServer) {
+	base := srv.url()
+	rita := newUser(t, browser, base, "rita")
+	rita.login("rita", "rita-password")
+	rita.join("phoenix")
+	sol := login(t, base, "sol", "sol-password")
+	if err := sol.do(context.Background(), "POST", "/api/rooms/phoenix/join", nil, nil); err != nil {
+		t.Fatalf("sol joining: %v", err)
+	}
+	sol.send(t, "phoenix", "before the crash")
+	rita.waitMessage("before the crash")
+	_ = eval[bool](rita, `window.e2eNotReloaded = true`)
+
+	srv.kill()
+	rita.wait("the reconnecting state", `document.body.dataset.conn === 'reconnecting' && document.getElementById('conn-status').textContent.startsWith('Reconnecting')`)
+	srv.start()
+	// Posted before the page is back: it must arrive through the resume.
+	sol.send(t, "phoenix", "while you were away")
+	rita.waitMessage("while you were away")
+	rita.waitLive()
+	sol.send(t, "phoenix", "live again")
+	rita.waitMessage("live again")
+	if !eval[bool](rita, `window.e2eNotReloaded === true`) {
+		t.Error("the page was reloaded; it should catch up by itself")
+	}
+	for _, text := range []string{"before the crash", "while you were away", "live again"} {
+		if c := eval[int](rita, countMessages(text)); c != 1 {
+			t.Errorf("%q shows %d times, want once", text, c)
+		}
+	}
+	rita.checkConsole()
+}
+
+// writeScreenshot saves what p shows to docs/name when -update is given or
+// the file is missing; otherwise it only checks that a screenshot works.
+func writeScreenshot(t *testing.T, p *page, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if !bytes.HasPrefix(buf, []byte("\x89PNG")) {
+		t.Fatalf("screenshot is not a PNG")
+	}
+	path := filepath.Join("..", "..", "docs", name)
+	if _, err := os.Stat(path); err == nil && !*update {
+		return
+	}
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+	t.Logf("wrote %s", path)
+}
