@@ -22,7 +22,8 @@ var update = flag.Bool("update", false, "rewrite docs/screenshot*.png")
 
 func TestBrowser(t *testing.T) {
 	browser := newBrowser(t) // skips when there is no Chromium
-	srv := startServer(t, buildServer(t))
+	bin := buildServer(t)
+	srv := startServer(t, bin)
 
 	t.Run("ChatBetweenUsers", func(t *testing.T) { testChat(t, browser, srv.url()) })
 	t.Run("HTMLIsShownAsText", func(t *testing.T) { testHTMLIsText(t, browser, srv.url()) })
@@ -30,6 +31,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("ScrollBack", func(t *testing.T) { testScrollBack(t, browser, srv.url()) })
 	t.Run("PhoneScreen", func(t *testing.T) { testPhone(t, browser, srv.url()) })
 	t.Run("TenTabs", func(t *testing.T) { testTenTabs(t, browser, srv.url()) })
+	t.Run("ResumeAfterNetworkDrop", func(t *testing.T) { testResume(t, browser, srv) })
+	t.Run("ResetWhenTooFarBehind", func(t *testing.T) { testReset(t, browser, bin) })
 	// Last: it kills the server.
 	t.Run("ReconnectAfterRestart", func(t *testing.T) { testRestart(t, browser, srv) })
 }

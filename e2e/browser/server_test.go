@@ -27,6 +27,7 @@ const serverPackage = "github.com/ssechat/ssechat"
 type chatServer struct {
 	t    *testing.T
 	bin  string
+	args []string // extra flags
 	db   string
 	addr string // host:port
 	out  *lockedBuffer
@@ -55,11 +56,12 @@ func buildServer(t *testing.T) string {
 	return bin
 }
 
-func startServer(t *testing.T, bin string) *chatServer {
+func startServer(t *testing.T, bin string, args ...string) *chatServer {
 	t.Helper()
 	s := &chatServer{
 		t:    t,
 		bin:  bin,
+		args: args,
 		db:   filepath.Join(t.TempDir(), "chat.db"),
 		addr: freeAddr(t),
 		out:  &lockedBuffer{},
@@ -79,7 +81,8 @@ func (s *chatServer) url() string { return "http://" + s.addr }
 // start runs the binary and returns once it answers HTTP.
 func (s *chatServer) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin, "--addr", s.addr, "--db", s.db, "--password-cost", "4")
+	args := append([]string{"--addr", s.addr, "--db", s.db, "--password-cost", "4"}, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout = s.out
 	cmd.Stderr = s.out
 	if err := cmd.Start(); err != nil {

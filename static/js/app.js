@@ -297,6 +297,8 @@ class App {
   // onReset: the server could not replay what we missed, so everything we
   // hold may have a hole. Forget it and load it again.
   async onReset() {
+    // Counted on <body> for the curious (and for the end-to-end tests).
+    this.doc.body.dataset.resets = String(Number(this.doc.body.dataset.resets || 0) + 1);
     const current = this.current;
     const me = this.me;
     this.resetState();
