@@ -142,7 +142,8 @@ func (r *runner) runFanout(ctx context.Context) ([]result, error) {
 			nReady++
 		}
 	}
-	r.log.Info("streams ready", "ready", nReady, "seconds", connTime.Seconds(), "p99", connHist.Quantile(0.99))
+	r.log.Info("streams ready", "ready", nReady, "seconds", connTime.Seconds(), "p99", connHist.Quantile(0.99),
+		"retries", r.col.earlyRetries.Load())
 	if nReady == 0 {
 		return nil, fmt.Errorf("no subscriber connected: %w", connErr)
 	}
@@ -168,13 +169,14 @@ func (r *runner) runFanout(ctx context.Context) ([]result, error) {
 		res.ConnectFailed = len(subs) - nReady
 		res.ConnectSec = connTime.Seconds()
 		res.ConnectP99ms = ms(connHist.Quantile(0.99))
+		res.ConnectRetry = r.col.earlyRetries.Load()
 		res.Rate = rate
 		res.Publishers = len(posters)
 		r.fanoutPhase(ctx, &res, posters, counted, nReady, rate)
 		_ = a
 		out = append(out, res)
 		r.log.Info("phase done", "rate", rate, "delivered/s", int(res.DeliveredPerSec),
-			"p50ms", res.P50ms, "p99ms", res.P99ms, "max_ms", res.MaxMs, "lost", res.Lost, "dups", res.Dups,
+			"p50ms", res.P50ms, "p99ms", res.P99ms, "max_ms", res.MaxMs, "post_p99ms", res.PostP99ms, "lost", res.Lost, "dups", res.Dups,
 			"disconnects", res.Disconnects, "server_cpu", int(res.ServerCPUPct), "client_cpu", int(res.ClientCPUPct))
 		if ctx.Err() != nil {
 			break
@@ -205,6 +207,11 @@ func (r *runner) runFanout(ctx context.Context) ([]result, error) {
 	return out, nil
 }
 
+// maxInFlight bounds a publisher's unacknowledged messages: past it the
+// publisher falls behind its schedule, which shows as an achieved rate below
+// the requested one.
+const maxInFlight = 64
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -233,15 +240,21 @@ func (r *runner) fanoutPhase(ctx context.Context, res *result, posters []poster,
 	peak := r.peakSampler(ctx)
 	var wg sync.WaitGroup
 	var pubErrs atomic.Int64
+	var postHist histogram
 	interval := time.Duration(float64(time.Second) * float64(len(posters)) / rate)
 	for j, p := range posters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// Publisher j's k-th message is due at start + (k*P+j)/rate: an
-			// open-loop schedule; a late send goes out at once and carries
-			// its real send time, so the latency it reports is honest.
-			buf := make([]byte, 0, 64)
+			// open-loop schedule. A slow acknowledgement does not hold back
+			// the next message (up to maxInFlight outstanding per
+			// publisher), so a slow server is not spared load it cannot
+			// take; the text carries the real send time, so a late send
+			// still reports honest latency.
+			sem := make(chan struct{}, maxInFlight)
+			var inflight sync.WaitGroup
+			defer inflight.Wait()
 			offset := time.Duration(float64(time.Second) * float64(j) / rate)
 			for k := 0; ; k++ {
 				due := start.Add(offset + time.Duration(k)*interval)
@@ -253,20 +266,31 @@ func (r *runner) fanoutPhase(ctx context.Context, res *result, posters []poster,
 						return
 					}
 				}
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
 				seq := r.seq.Add(1) - 1
 				if seq-base >= planned {
 					return
 				}
-				buf = appendMarker(buf[:0], seq, time.Now())
-				if err := p.Post(ctx, buf); err != nil {
-					if ctx.Err() != nil {
+				inflight.Add(1)
+				go func() {
+					defer inflight.Done()
+					defer func() { <-sem }()
+					sent := time.Now()
+					text := appendMarker(make([]byte, 0, 48), seq, sent)
+					if err := p.Post(ctx, text); err != nil {
+						if ctx.Err() == nil {
+							pubErrs.Add(1)
+							r.log.Debug("publish failed", "err", err)
+						}
 						return
 					}
-					pubErrs.Add(1)
-					r.log.Debug("publish failed", "err", err)
-					continue
-				}
-				ph.Ack(seq)
+					postHist.Record(time.Since(sent))
+					ph.Ack(seq)
+				}()
 			}
 		}()
 	}
@@ -303,6 +327,9 @@ func (r *runner) fanoutPhase(ctx context.Context, res *result, posters []poster,
 	res.Lost = ph.Lost(counted)
 	res.Dups = ph.dups.Load()
 	res.Stray = ph.stray.Load()
+	res.PostP50ms = ms(postHist.Quantile(0.50))
+	res.PostP99ms = ms(postHist.Quantile(0.99))
+	res.PostMaxMs = ms(postHist.Max())
 	res.Disconnects = r.col.disconnects.Load() - disc0
 	res.Reconnects = r.col.reconnects.Load() - reco0
 	r.fillProc(res, a, b)
@@ -547,6 +574,7 @@ func (r *runner) runStorm(ctx context.Context) ([]result, error) {
 	res.ConnectSec = connTime.Seconds()
 	res.ConnectP99ms = ms(connHist.Quantile(0.99))
 	res.QuietSec = quietAt.Sub(readyAt.Add(-connTime)).Seconds()
+	res.ConnectRetry = r.col.earlyRetries.Load()
 	res.EventsAtReady = eventsAtReady
 	res.Events = r.col.events.Load()
 	res.Disconnects = r.col.disconnects.Load()

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -150,13 +151,31 @@ func (o *ours) join(ctx context.Context, user, room string) error {
 }
 
 func (o *ours) Prepare(ctx context.Context, users []string, room string) error {
+	var retried atomic.Int64
 	failed, err := forEach(ctx, len(users), o.conc, func(ctx context.Context, i int) error {
-		if room == "" {
-			_, err := o.token(ctx, users[i])
-			return err
+		var err error
+		// Setup is not measured: retry server errors (SQLITE_BUSY under a
+		// burst of logins, say) a few times, but count and report them.
+		for attempt := 0; attempt < 4; attempt++ {
+			if room == "" {
+				_, err = o.token(ctx, users[i])
+			} else {
+				err = o.join(ctx, users[i], room)
+			}
+			var se *httpStatusError
+			if err == nil || !errors.As(err, &se) || se.Code < 500 {
+				return err
+			}
+			retried.Add(1)
+			if sleepCtx(ctx, time.Duration(50<<attempt)*time.Millisecond) != nil {
+				return err
+			}
 		}
-		return o.join(ctx, users[i], room)
+		return err
 	})
+	if n := retried.Load(); n > 0 {
+		o.log.Warn("setup requests retried after server errors", "retries", n)
+	}
 	if err != nil {
 		return fmt.Errorf("prepare: %d of %d users failed: %w", failed, len(users), err)
 	}
@@ -187,11 +206,15 @@ func (o *ours) Open(ctx context.Context, sub int, user, _ string) error {
 	}
 }
 
+// maxEarlyRetries bounds reconnects of a stream that never became ready.
+const maxEarlyRetries = 5
+
 func (o *ours) streamLoop(ctx context.Context, sub int, user string, ready chan<- error) {
 	var (
 		p        sseParser
 		isReady  bool
 		relogged bool
+		attempts int
 	)
 	onReady := func() {
 		if !isReady {
@@ -217,8 +240,21 @@ func (o *ours) streamLoop(ctx context.Context, sub int, user string, ready chan<
 			}
 		}
 		if !isReady {
-			ready <- err
-			return
+			// Closed before `ready` (the server sheds connections that fall
+			// behind while it seats them): retry a few times, as EventSource
+			// would, and count it.
+			attempts++
+			if !o.reconnect || attempts > maxEarlyRetries {
+				ready <- err
+				return
+			}
+			o.col.earlyRetries.Add(1)
+			o.log.Debug("stream closed before ready; retrying", "user", user, "err", err)
+			if sleepCtx(ctx, o.retry) != nil {
+				ready <- ctx.Err()
+				return
+			}
+			continue
 		}
 		o.col.disconnects.Add(1)
 		o.log.Debug("stream ended", "user", user, "err", err)
@@ -312,8 +348,9 @@ func (o *ours) Publisher(ctx context.Context, _ int, user, room string) (poster,
 		hc: &http.Client{
 			Timeout: 30 * time.Second,
 			Transport: &http.Transport{
-				DialContext:         o.dial.DialContext,
-				MaxIdleConnsPerHost: 4,
+				DialContext: o.dial.DialContext,
+				// One connection per message in flight (HTTP/1.1).
+				MaxIdleConnsPerHost: maxInFlight,
 			},
 		},
 	}, nil
@@ -326,25 +363,26 @@ type oursPoster struct {
 	user string
 	url  string
 	hc   *http.Client
-	body []byte
 }
 
 func (p *oursPoster) Post(ctx context.Context, text []byte) error {
 	// The text is digits, spaces and ASCII letters only, so it needs no JSON
-	// escaping: build the body by hand on the hot path.
-	p.body = append(append(append(p.body[:0], `{"text":"`...), text...), `"}`...)
-	err := p.post(ctx)
+	// escaping: build the body by hand on the hot path. Post may run
+	// concurrently (open-loop publishing), so the body is per call.
+	body := make([]byte, 0, len(text)+12)
+	body = append(append(append(body, `{"text":"`...), text...), `"}`...)
+	err := p.post(ctx, body)
 	if isUnauthorized(err) {
 		if _, err = p.o.login(ctx, p.user); err != nil {
 			return err
 		}
-		err = p.post(ctx)
+		err = p.post(ctx, body)
 	}
 	return err
 }
 
-func (p *oursPoster) post(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(p.body))
+func (p *oursPoster) post(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

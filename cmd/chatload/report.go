@@ -21,6 +21,7 @@ type result struct {
 	ConnectFailed int     `json:"connect_failed,omitempty"`
 	ConnectSec    float64 `json:"connect_s,omitempty"`
 	ConnectP99ms  float64 `json:"connect_p99_ms,omitempty"`
+	ConnectRetry  int64   `json:"connect_retries,omitempty"`
 
 	Rate          float64 `json:"rate,omitempty"`
 	Publishers    int     `json:"publishers,omitempty"`

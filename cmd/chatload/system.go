@@ -46,6 +46,8 @@ type collector struct {
 	lastEventNs atomic.Int64
 	disconnects atomic.Int64
 	reconnects  atomic.Int64
+	// earlyRetries counts streams closed before their `ready` and retried.
+	earlyRetries atomic.Int64
 }
 
 // message records a chat message delivered to sub; data is the event's raw
