@@ -26,11 +26,13 @@ func TestBrowser(t *testing.T) {
 	srv := startServer(t, bin)
 
 	t.Run("ChatBetweenUsers", func(t *testing.T) { testChat(t, browser, srv.url()) })
+	t.Run("Sidebar", func(t *testing.T) { testSidebar(t, browser, srv.url()) })
 	t.Run("HTMLIsShownAsText", func(t *testing.T) { testHTMLIsText(t, browser, srv.url()) })
 	t.Run("Keyboard", func(t *testing.T) { testKeyboard(t, browser, srv.url()) })
 	t.Run("ScrollBack", func(t *testing.T) { testScrollBack(t, browser, srv.url()) })
 	t.Run("PhoneScreen", func(t *testing.T) { testPhone(t, browser, srv.url()) })
 	t.Run("TenTabs", func(t *testing.T) { testTenTabs(t, browser, srv.url()) })
+	t.Run("LeaderTabsWithoutSharedWorker", func(t *testing.T) { testLeaderTabs(t, browser, srv.url()) })
 	t.Run("ResumeAfterNetworkDrop", func(t *testing.T) { testResume(t, browser, srv) })
 	t.Run("ResetWhenTooFarBehind", func(t *testing.T) { testReset(t, browser, bin) })
 	// Last: it kills the server.
@@ -116,6 +118,73 @@ func testChat(t *testing.T, browser context.Context, base string) {
 	}
 }
 
+// testSidebar: unread counts on rooms and conversations, leaving a room,
+// and a clear error for a private message to nobody.
+func testSidebar(t *testing.T, browser context.Context, base string) {
+	una := newUser(t, browser, base, "una")
+	una.login("una", "una-password")
+	una.join("two")
+	una.join("one") // the view stays on #one
+	walt := login(t, base, "walt", "walt-password")
+	for _, room := range []string{"one", "two"} {
+		if err := walt.do(context.Background(), "POST", "/api/rooms/"+room+"/join", nil, nil); err != nil {
+			t.Fatalf("walt joining %s: %v", room, err)
+		}
+	}
+	walt.send(t, "two", "first unread")
+	walt.send(t, "two", "second unread")
+	badge := `(document.querySelector('#room-list a[data-room="two"] .badge') || {}).textContent`
+	una.wait("two unread in #two", badge+` === '2'`)
+	walt.send(t, "two", "hey @una")
+	una.wait("a mention makes the badge strong", badge+` === '3' && document.querySelector('#room-list a[data-room="two"] .badge').classList.contains('strong')`)
+	walt.send(t, "one", "in the open room")
+	una.waitMessage("in the open room")
+	if got := eval[bool](una, `!!document.querySelector('#room-list a[data-room="one"] .badge')`); got {
+		t.Error("the open room shows an unread badge")
+	}
+	una.click("#two", `#room-list a[data-room="two"]`)
+	una.waitView("#two")
+	una.waitMessage("hey @una")
+	una.wait("the badge gone once read", `!document.querySelector('#room-list a[data-room="two"] .badge')`)
+
+	// Leaving: the room leaves the sidebar and the member list of others.
+	una.click("leave", "#leave-room")
+	una.wait("#two gone from the sidebar", `!document.querySelector('#room-list a[data-room="two"]')`)
+	una.waitView("#one")
+	var members struct {
+		Members []struct {
+			Username string `json:"username"`
+		} `json:"members"`
+	}
+	if err := walt.do(context.Background(), "GET", "/api/rooms/two/members", nil, &members); err != nil {
+		t.Fatalf("walt reading #two's members: %v", err)
+	}
+	for _, m := range members.Members {
+		if m.Username == "una" {
+			t.Error("una is still a member of #two after leaving")
+		}
+	}
+
+	// A private message: unread until opened.
+	if err := walt.do(context.Background(), "POST", "/api/users/una/messages", map[string]string{"text": "psst"}, nil); err != nil {
+		t.Fatalf("walt writing to una: %v", err)
+	}
+	una.wait("an unread conversation with walt", `(document.querySelector('#dm-list a[data-user="walt"] .badge') || {}).textContent === '1'`)
+
+	// To nobody: a clear error, the text kept.
+	una.do("opening a conversation with nobody",
+		chromedp.SendKeys(chromedp.ID("dm-user"), "nobody-here\n"))
+	una.waitView("@nobody-here")
+	una.do("writing to nobody",
+		chromedp.SendKeys(chromedp.ID("composer-text"), "hello?"),
+		pressEnter())
+	una.wait("the no-such-user error", `(() => { const e = document.getElementById('composer-error'); return !e.hidden && e.textContent.includes('nobody-here'); })()`)
+	if v := eval[string](una, `document.getElementById('composer-text').value`); v != "hello?" {
+		t.Errorf("the composer holds %q after a failed send, want the text kept", v)
+	}
+	una.checkConsole()
+}
+
 func testHTMLIsText(t *testing.T, browser context.Context, base string) {
 	mallory := newUser(t, browser, base, "mallory")
 	victor := newUser(t, browser, base, "victor")
@@ -152,7 +221,7 @@ func testKeyboard(t *testing.T, browser context.Context, base string) {
 	if v := eval[string](kim, `document.getElementById('composer-text').value`); v != "line one\nline two" {
 		t.Fatalf("composer holds %q after Shift+Enter, want two lines", v)
 	}
-	kim.do("pressing Enter", chromedp.SendKeys(chromedp.ID("composer-text"), "\n"))
+	kim.do("pressing Enter", pressEnter())
 	kim.waitMessage("line one\nline two")
 	kim.checkConsole()
 }
@@ -263,6 +332,57 @@ func testTenTabs(t *testing.T, browser context.Context, base string) {
 	}
 	for _, p := range tabs {
 		if c := eval[int](p, countMessages("sent from the seventh tab")); c != 1 {
+			t.Errorf("%s shows the message %d times, want once", p.name, c)
+		}
+	}
+
+	// Logging out in one tab logs out all of them.
+	tabs[2].click("log out", "#logout")
+	for _, p := range tabs {
+		p.wait("the login form", `document.body.dataset.view === 'login'`)
+		p.checkConsole()
+	}
+}
+
+// testLeaderTabs: where SharedWorker is missing (Chrome on Android), tabs
+// elect a leader that holds the stream and relays it over a
+// BroadcastChannel. When the leader closes, the next tab takes over and
+// resumes where the tabs had read up to.
+func testLeaderTabs(t *testing.T, browser context.Context, base string) {
+	// home owns the browser context and stays blank: closing it would close
+	// every tab of the context. The tabs are its children.
+	home := newUser(t, browser, base, "home")
+	first := home.newTab("leader-1")
+	first.loginAt("/?transport=leader", "lea", "lea-password")
+	first.join("den")
+	tabs := []*page{first}
+	for i := 2; i <= 3; i++ {
+		p := home.newTab(fmt.Sprintf("leader-%d", i))
+		p.open("/?transport=leader#/room/den")
+		tabs = append(tabs, p)
+	}
+	for _, p := range tabs {
+		p.waitLive()
+		p.waitView("#den")
+		if kind := eval[string](p, `document.body.dataset.transport`); kind != "leader" {
+			t.Fatalf("%s: stream transport is %q, want leader", p.name, kind)
+		}
+	}
+	max := login(t, base, "max", "max-password")
+	if err := max.do(context.Background(), "POST", "/api/rooms/den/join", nil, nil); err != nil {
+		t.Fatalf("max joining: %v", err)
+	}
+	max.send(t, "den", "one stream for three tabs")
+	for _, p := range tabs {
+		p.waitMessage("one stream for three tabs")
+	}
+
+	first.close() // the leader: the lock passes to another tab
+	max.send(t, "den", "after the leader left")
+	for _, p := range tabs[1:] {
+		p.waitMessage("after the leader left")
+		p.waitLive()
+		if c := eval[int](p, countMessages("after the leader left")); c != 1 {
 			t.Errorf("%s shows the message %d times, want once", p.name, c)
 		}
 		p.checkConsole()

@@ -66,11 +66,12 @@ func newBrowser(t *testing.T) context.Context {
 
 // page is one browser tab, driven by one test goroutine.
 type page struct {
-	t    *testing.T
-	ctx  context.Context
-	name string
-	base string
-	log  *consoleLog
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+	name   string
+	base   string
+	log    *consoleLog
 }
 
 // newUser opens a tab in a fresh browser context: a browser profile of its
@@ -91,7 +92,7 @@ func (p *page) newTab(name string) *page {
 
 func openPage(t *testing.T, ctx context.Context, cancel context.CancelFunc, base, name string) *page {
 	t.Helper()
-	p := &page{t: t, ctx: ctx, name: name, base: base, log: &consoleLog{}}
+	p := &page{t: t, ctx: ctx, cancel: cancel, name: name, base: base, log: &consoleLog{}}
 	if err := chromedp.Do(ctx); err != nil { // opens the tab
 		cancel()
 		t.Fatalf("%s: opening a tab: %v", name, err)
@@ -106,6 +107,9 @@ func openPage(t *testing.T, ctx context.Context, cancel context.CancelFunc, base
 	})
 	return p
 }
+
+// close closes the tab (its cleanup still reports its console on failure).
+func (p *page) close() { p.cancel() }
 
 // do runs actions with the page's deadline.
 func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {

@@ -1,8 +1,11 @@
 package browser
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -17,7 +20,13 @@ func (p *page) open(path string) {
 
 func (p *page) login(user, password string) {
 	p.t.Helper()
-	p.open("/")
+	p.loginAt("/", user, password)
+}
+
+// loginAt opens path and logs in through the form.
+func (p *page) loginAt(path, user, password string) {
+	p.t.Helper()
+	p.open(path)
 	p.do("logging in as "+user,
 		chromedp.WaitVisible(chromedp.ID("login-username")),
 		chromedp.SendKeys(chromedp.ID("login-username"), user),
@@ -48,12 +57,30 @@ func (p *page) waitView(title string) {
 		` && document.getElementById('history-status').textContent !== 'Loading…'`)
 }
 
+// pressEnter presses Enter in the focused element the way a keyboard does.
+// SendKeys("\n") would add a char event after the keydown, and that event
+// inserts a line break even when the page cancelled the keydown (see
+// chromedp's docs/API.md, "Send a new line to an editor").
+func pressEnter() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			_, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{
+				Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13,
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // say types text into the composer and presses Enter.
 func (p *page) say(text string) {
 	p.t.Helper()
 	p.do(fmt.Sprintf("sending %q", text),
 		chromedp.SendKeys(chromedp.ID("composer-text"), text),
-		chromedp.SendKeys(chromedp.ID("composer-text"), "\n"),
+		pressEnter(),
 	)
 	p.wait("the composer to empty after sending", `document.getElementById('composer-text').value === ''`)
 }

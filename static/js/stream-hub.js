@@ -15,15 +15,17 @@ const MIN_DELAY_MS = 250;
 const MAX_DELAY_MS = 8000;
 
 export class StreamHub {
-  constructor(emit) {
+  // lastId resumes where a previous hub stopped (a new leader tab takes
+  // over from the position the tabs had reached).
+  constructor(emit, lastId = '') {
     this.emit = emit;
     this.es = null;
     this.timer = 0;
-    this.lastId = '';
+    this.lastId = lastId;
     this.state = 'idle'; // idle | connecting | live | reconnecting
     this.user = '';
     this.delay = MIN_DELAY_MS;
-    this.wasLive = false;
+    this.wasLive = lastId !== '';
   }
 
   status() {
@@ -100,7 +102,7 @@ export class StreamHub {
       this.wasLive = true;
       this.setState('live');
     }
-    this.emit({ type: 'event', kind, data });
+    this.emit({ type: 'event', kind, data, lastId: this.lastId });
     if (kind === 'shutdown') {
       // The server is going away on purpose; reconnect soon rather than
       // waiting for the socket to close.

@@ -37,22 +37,32 @@ function viaSharedWorker(onMessage) {
 function viaLeader(onMessage) {
   const channel = new BroadcastChannel('ssechat-stream');
   let hub = null;
+  let lastId = ''; // how far this tab has read, to resume from if it leads
+  let user = '';
+  const seen = (msg) => {
+    if (msg.lastId) lastId = msg.lastId;
+    if (msg.type === 'status') user = msg.user;
+    if (msg.type === 'signed-out') user = '';
+    onMessage(msg);
+  };
   channel.onmessage = (e) => {
     const msg = e.data;
     if (msg.type === 'cmd') {
       if (hub) hub.command(msg.cmd);
     } else {
-      onMessage(msg);
+      seen(msg);
     }
   };
   // The lock is held until the tab closes; the next tab in line then takes
-  // over with a fresh stream and resumes... from the REST history it loads.
+  // over, resuming from the last event it saw, so no tab misses anything.
   navigator.locks.request('ssechat-stream-leader', () => new Promise(() => {
     hub = new StreamHub((msg) => {
-      onMessage(msg);
+      seen(msg);
       channel.postMessage(msg);
-    });
-    hub.command('start');
+    }, lastId);
+    // A new leader of logged-in tabs reconnects at once; otherwise it waits
+    // for a tab to log in.
+    if (user || lastId) hub.command('start');
   }));
   const send = (cmd) => {
     if (hub) hub.command(cmd);
