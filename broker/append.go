@@ -1,0 +1,257 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// request is one write waiting for the appender.
+type request struct {
+	event chat.Event
+	reply chan result
+}
+
+type result struct {
+	event   chat.Event
+	skipped bool // the write changed nothing (a repeated join, say)
+	err     error
+}
+
+// submit queues a write and waits until it is durable and fanned out.
+func (b *Broker) submit(ctx context.Context, e chat.Event) (chat.Event, error) {
+	req := &request{event: e, reply: make(chan result, 1)}
+	select {
+	case b.requests <- req:
+	case <-ctx.Done():
+		return chat.Event{}, ctx.Err()
+	}
+	// Once queued the write will be answered: waiting for that answer even
+	// if the client went away keeps "acknowledged" and "durable" the same.
+	res := <-req.reply
+	return res.event, res.err
+}
+
+// runAppender is the only writer of the event log. It takes every write
+// queued so far as one batch, validates each against the routing state as
+// the batch's earlier writes leave it, commits the batch in one transaction
+// (one fsync for many writes), then fans the events out in id order and
+// answers the writers. One goroutine doing this is what gives every stream
+// strictly increasing ids.
+func (b *Broker) runAppender(ctx context.Context) {
+	defer b.done.Done()
+	batch := make([]*request, 0, b.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-b.requests:
+			batch = append(batch, req)
+		case <-b.wake:
+		case <-ctx.Done():
+			b.drainOnStop()
+			return
+		}
+	fill:
+		for len(batch) < b.cfg.MaxBatch {
+			select {
+			case req := <-b.requests:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		b.appendBatch(ctx, batch)
+	}
+}
+
+func (b *Broker) drainOnStop() {
+	for {
+		select {
+		case req := <-b.requests:
+			req.reply <- result{err: errShuttingDown}
+		default:
+			return
+		}
+	}
+}
+
+// membershipOverlay records the joins and leaves earlier in a batch, so
+// that later writes in the same batch are checked against them.
+type membershipOverlay map[[2]string]bool
+
+func (b *Broker) isMember(o membershipOverlay, user, room string) (member, roomExists bool) {
+	if m, ok := o[[2]string{user, room}]; ok {
+		return m, true
+	}
+	members, ok := b.rooms[room]
+	if !ok {
+		return false, false
+	}
+	_, member = members[user]
+	return member, true
+}
+
+func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	events := make([]chat.Event, 0, len(batch))
+	owners := make([]*request, 0, len(batch))
+	overlay := membershipOverlay{}
+
+	b.mu.RLock()
+	for _, req := range batch {
+		e := req.event
+		e.TS = now
+		actor := e.User
+		if e.Kind == chat.KindMessage {
+			actor = e.From
+		}
+		member, exists := b.isMember(overlay, actor, e.Room)
+		switch {
+		case e.Kind == chat.KindJoin && member, e.Kind == chat.KindLeave && !member:
+			req.reply <- result{skipped: true}
+			continue
+		case e.Kind == chat.KindMessage && !exists:
+			req.reply <- result{err: chat.Errorf(chat.ENOTFOUND, "no room %q", e.Room)}
+			continue
+		case e.Kind == chat.KindMessage && !member:
+			req.reply <- result{err: chat.Errorf(chat.EFORBIDDEN, "you are not a member of %q", e.Room)}
+			continue
+		case e.Kind == chat.KindJoin, e.Kind == chat.KindLeave:
+			overlay[[2]string{e.User, e.Room}] = e.Kind == chat.KindJoin
+		}
+		events = append(events, e)
+		owners = append(owners, req)
+	}
+	b.mu.RUnlock()
+	events = append(events, b.takePresenceChanges(now)...)
+	if len(events) == 0 {
+		return
+	}
+
+	appended, err := b.store.Append(ctx, events)
+	if err != nil {
+		b.log.Error("append events", "count", len(events), "err", err)
+		for _, req := range owners {
+			req.reply <- result{err: err}
+		}
+		b.requeuePresence(events)
+		return
+	}
+	b.mu.Lock()
+	for _, e := range appended {
+		b.apply(e)
+	}
+	b.mu.Unlock()
+	for i, req := range owners {
+		req.reply <- result{event: appended[i]}
+	}
+}
+
+// takePresenceChanges turns the users whose first connection opened or last
+// one closed since the last batch into presence events. A user who came and
+// went within one batch publishes nothing.
+func (b *Broker) takePresenceChanges(now time.Time) []chat.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var events []chat.Event
+	for user := range b.dirty {
+		online := len(b.conns[user]) > 0
+		if online != b.online[user] {
+			status := chat.Offline
+			if online {
+				status = chat.Online
+			}
+			events = append(events, chat.Event{Kind: chat.KindPresence, User: user, Status: status, TS: now})
+		}
+		delete(b.dirty, user)
+	}
+	return events
+}
+
+// requeuePresence marks the users of presence events that failed to commit
+// as dirty again so a later batch retries them.
+func (b *Broker) requeuePresence(events []chat.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range events {
+		if e.Kind == chat.KindPresence {
+			b.dirty[e.User] = struct{}{}
+		}
+	}
+}
+
+// markDirty notes a possible presence change; the caller holds b.mu.
+func (b *Broker) markDirty(user string) {
+	b.dirty[user] = struct{}{}
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// apply updates the routing state for a committed event and delivers it;
+// the caller holds b.mu.
+func (b *Broker) apply(e chat.Event) {
+	b.head = e.ID
+	msg := encode(e)
+	switch e.Kind {
+	case chat.KindJoin:
+		b.addMember(e.User, e.Room)
+		b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+	case chat.KindLeave:
+		b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+		b.removeMember(e.User, e.Room)
+	case chat.KindMessage:
+		b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+	case chat.KindPrivate:
+		b.deliverToUser(e.From, msg, e.ID)
+		if e.To != e.From {
+			b.deliverToUser(e.To, msg, e.ID)
+		}
+	case chat.KindPresence:
+		if e.Status == chat.Online {
+			b.online[e.User] = true
+		} else {
+			delete(b.online, e.User)
+		}
+		b.deliverToUsers(b.peers(e.User), msg, e.ID)
+	}
+}
+
+// peers is user and everyone who shares a room with them.
+func (b *Broker) peers(user string) map[string]struct{} {
+	out := map[string]struct{}{user: {}}
+	for room := range b.userRooms[user] {
+		for member := range b.rooms[room] {
+			out[member] = struct{}{}
+		}
+	}
+	return out
+}
+
+func (b *Broker) deliverToUsers(users map[string]struct{}, msg *sse.Event, id int64) {
+	for u := range users {
+		b.deliverToUser(u, msg, id)
+	}
+}
+
+func (b *Broker) deliverToUser(user string, msg *sse.Event, id int64) {
+	for c := range b.conns[user] {
+		c.deliver(msg, id)
+	}
+}
+
+// encode renders an event once per fan-out; every connection shares the
+// result, which nothing mutates (no base64, no replay log).
+func encode(e chat.Event) *sse.Event {
+	data, err := json.Marshal(e)
+	if err != nil {
+		// chat.Event holds only strings, ints and a time: it always encodes.
+		panic("broker: encode event: " + err.Error())
+	}
+	return &sse.Event{ID: []byte(chat.FormatID(e.ID)), Event: []byte(e.Kind), Data: data}
+}

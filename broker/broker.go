@@ -1,0 +1,268 @@
+// Package broker appends every chat event to the one ordered log and routes
+// it to the SSE connections allowed to see it.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// Store is the durable event log the broker writes through.
+type Store interface {
+	// Append writes events in one transaction, in order, assigning strictly
+	// increasing ids, and returns only once they are durable. Join and leave
+	// events update the memberships in the same transaction.
+	Append(ctx context.Context, events []chat.Event) ([]chat.Event, error)
+	// Head is the id of the newest event ever appended (0 if none).
+	Head(ctx context.Context) (int64, error)
+	// Rooms returns every room and the current memberships.
+	Rooms(ctx context.Context) ([]string, []chat.Membership, error)
+	// EventsAfter returns, in id order, up to limit events in (after, upTo]
+	// that user may see.
+	EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error)
+}
+
+// Config tunes a Broker; zero fields take the defaults below.
+type Config struct {
+	Heartbeat    time.Duration // comment line interval on every stream
+	ReplayLimit  int           // most events a resume replays before it resets
+	StreamBuffer int           // events queued per connection before it is cut off
+	WriteTimeout time.Duration // a peer that stops reading is cut off after this
+	MaxBatch     int           // most events committed in one transaction
+}
+
+func (c Config) withDefaults() Config {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.ReplayLimit <= 0 {
+		c.ReplayLimit = 1000
+	}
+	if c.StreamBuffer <= 0 {
+		c.StreamBuffer = 256
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 512
+	}
+	return c
+}
+
+// Broker delivers each event to every open connection allowed to see it.
+// Publishing returns only after the event is durable; delivery is
+// best-effort per connection, and a connection that falls behind is closed
+// so that it resumes from its Last-Event-ID instead of stalling the others.
+type Broker struct {
+	store    Store
+	log      *slog.Logger
+	cfg      Config
+	streams  *sse.Server
+	requests chan *request
+	wake     chan struct{} // presence may have changed
+	stop     context.CancelFunc
+	done     sync.WaitGroup
+	kicked   atomic.Int64
+
+	// mu guards the routing state. The appender holds it while it applies
+	// and fans out a committed batch, so a connection registered under it
+	// sees every event above the head it read.
+	mu        sync.RWMutex
+	head      int64
+	rooms     map[string]map[string]struct{} // room → members
+	userRooms map[string]map[string]struct{} // user → rooms
+	conns     map[string]map[*conn]struct{}  // user → open connections
+	byStream  map[string]*conn
+	online    map[string]bool     // presence as last published
+	dirty     map[string]struct{} // users whose presence may have changed
+	closing   bool
+	connsDone sync.WaitGroup
+}
+
+// New loads the routing state from store and starts the appender.
+func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Broker, error) {
+	head, err := store.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	rooms, members, err := store.Rooms(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	b := &Broker{
+		store:     store,
+		log:       log,
+		cfg:       cfg.withDefaults(),
+		requests:  make(chan *request, 1024),
+		wake:      make(chan struct{}, 1),
+		head:      head,
+		rooms:     make(map[string]map[string]struct{}, len(rooms)),
+		userRooms: make(map[string]map[string]struct{}),
+		conns:     make(map[string]map[*conn]struct{}),
+		byStream:  make(map[string]*conn),
+		online:    make(map[string]bool),
+		dirty:     make(map[string]struct{}),
+	}
+	for _, r := range rooms {
+		b.rooms[r] = make(map[string]struct{})
+	}
+	for _, m := range members {
+		b.addMember(m.User, m.Room)
+	}
+	b.streams = newStreamServer(b)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	b.stop = stop
+	b.done.Add(2)
+	go b.runAppender(runCtx)
+	go b.runHeartbeat(runCtx)
+	return b, nil
+}
+
+// Kicked counts connections closed because they fell behind.
+func (b *Broker) Kicked() int64 { return b.kicked.Load() }
+
+func (b *Broker) addMember(user, room string) {
+	if b.rooms[room] == nil {
+		b.rooms[room] = make(map[string]struct{})
+	}
+	b.rooms[room][user] = struct{}{}
+	if b.userRooms[user] == nil {
+		b.userRooms[user] = make(map[string]struct{})
+	}
+	b.userRooms[user][room] = struct{}{}
+}
+
+func (b *Broker) removeMember(user, room string) {
+	delete(b.rooms[room], user)
+	delete(b.userRooms[user], room)
+	if len(b.userRooms[user]) == 0 {
+		delete(b.userRooms, user)
+	}
+}
+
+// Member is a room member as clients see it.
+type Member struct {
+	Username string `json:"username"`
+	Online   bool   `json:"online"`
+}
+
+// RoomInfo is a room and how many members it has.
+type RoomInfo struct {
+	Room    string `json:"room"`
+	Members int    `json:"members"`
+}
+
+// Rooms lists every room with its member count, by name.
+func (b *Broker) Rooms() []RoomInfo {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]RoomInfo, 0, len(b.rooms))
+	for r, m := range b.rooms {
+		out = append(out, RoomInfo{Room: r, Members: len(m)})
+	}
+	slices.SortFunc(out, func(a, b RoomInfo) int { return compareStrings(a.Room, b.Room) })
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Members lists a room's members by name with their online flag, or
+// chat.ENOTFOUND for a room nobody ever joined.
+func (b *Broker) Members(room string) ([]Member, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.membersLocked(room)
+}
+
+func (b *Broker) membersLocked(room string) ([]Member, error) {
+	members, ok := b.rooms[room]
+	if !ok {
+		return nil, chat.Errorf(chat.ENOTFOUND, "no room %q", room)
+	}
+	out := make([]Member, 0, len(members))
+	for u := range members {
+		out = append(out, Member{Username: u, Online: len(b.conns[u]) > 0})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return compareStrings(a.Username, b.Username) })
+	return out, nil
+}
+
+// CheckMember returns nil if user is a member of room, chat.ENOTFOUND for
+// an unknown room and chat.EFORBIDDEN otherwise.
+func (b *Broker) CheckMember(user, room string) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.checkMemberLocked(user, room)
+}
+
+func (b *Broker) checkMemberLocked(user, room string) error {
+	members, ok := b.rooms[room]
+	if !ok {
+		return chat.Errorf(chat.ENOTFOUND, "no room %q", room)
+	}
+	if _, ok := members[user]; !ok {
+		return chat.Errorf(chat.EFORBIDDEN, "you are not a member of %q", room)
+	}
+	return nil
+}
+
+// Join makes user a member of room (creating it) and returns its members.
+// Joining again changes nothing and publishes nothing.
+func (b *Broker) Join(ctx context.Context, user, room string) ([]Member, error) {
+	if _, err := b.submit(ctx, chat.Event{Kind: chat.KindJoin, Room: room, User: user}); err != nil {
+		return nil, err
+	}
+	return b.Members(room)
+}
+
+// Leave ends user's membership of room; leaving a room one is not in is a
+// no-op.
+func (b *Broker) Leave(ctx context.Context, user, room string) error {
+	_, err := b.submit(ctx, chat.Event{Kind: chat.KindLeave, Room: room, User: user})
+	return err
+}
+
+// PostRoom publishes a room message from user, a member of room.
+func (b *Broker) PostRoom(ctx context.Context, user, room, text string) (chat.Event, error) {
+	return b.submit(ctx, chat.Event{Kind: chat.KindMessage, Room: room, From: user, Text: text})
+}
+
+// PostPrivate publishes a private message; to must be a registered user's
+// canonical name.
+func (b *Broker) PostPrivate(ctx context.Context, from, to, text string) (chat.Event, error) {
+	return b.submit(ctx, chat.Event{Kind: chat.KindPrivate, From: from, To: to, Text: text})
+}
+
+// errShuttingDown answers writes that arrive after Close.
+var errShuttingDown = chat.Errorf(chat.EUNAVAILABLE, "server is shutting down")
+
+// Close stops the appender after it has answered every queued write. Call
+// it after Shutdown and after the HTTP server stopped taking requests.
+func (b *Broker) Close() {
+	b.stop()
+	b.done.Wait()
+	b.streams.Close()
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,415 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/r3labs/sse/v2"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// Resume is where a client asks its stream to start: after the event id of
+// its Last-Event-ID, if it sent one.
+type Resume struct {
+	After     int64
+	Given     bool
+	Malformed bool // sent, but not an event id: the stream starts with a reset
+}
+
+// conn is one open SSE connection. It owns one r3labs stream, so a stalled
+// reader can only ever block its own stream's goroutine.
+//
+// Until its backlog is replayed a conn is "holding": live events queue in
+// held and only the replay goroutine publishes to the stream. Afterwards
+// only the fan-out, heartbeat and shutdown publish, each under mu, and
+// never after closed is set — r3labs would block forever on a stream whose
+// handler has stopped reading.
+type conn struct {
+	broker       *Broker
+	stream       string
+	user         string
+	resume       Resume
+	head         int64 // log position when the connection registered
+	ctx          context.Context
+	cancel       context.CancelFunc
+	unsubscribed chan struct{}
+	replayed     chan struct{}
+
+	mu       sync.Mutex
+	holding  bool
+	held     []heldEvent
+	closed   bool
+	goodbye  bool  // closed by shutdown: say so before closing
+	position int64 // id of the last event handed to the stream
+}
+
+type heldEvent struct {
+	msg *sse.Event
+	id  int64
+}
+
+func newStreamServer(b *Broker) *sse.Server {
+	s := sse.New()
+	// The store is the history and we replay from it ourselves; r3labs'
+	// replay log never shrinks and rewrites ids.
+	s.AutoReplay = false
+	s.AutoStream = false
+	s.BufferSize = b.cfg.StreamBuffer
+	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
+	s.OnSubscribe = func(stream string, _ *sse.Subscriber) {
+		if c := b.connByStream(stream); c != nil {
+			c.replay()
+		}
+	}
+	s.OnUnsubscribe = func(stream string, _ *sse.Subscriber) {
+		if c := b.connByStream(stream); c != nil {
+			close(c.unsubscribed)
+		}
+	}
+	return s
+}
+
+func (b *Broker) connByStream(stream string) *conn {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.byStream[stream]
+}
+
+// ServeStream serves user's SSE stream on w until the client goes away, the
+// connection falls behind, or the broker shuts down. It first replays what
+// the user missed after resume, then a `ready` event, then live events.
+func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume Resume) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &conn{
+		broker:       b,
+		stream:       uuid.NewString(),
+		user:         user,
+		resume:       resume,
+		ctx:          ctx,
+		cancel:       cancel,
+		unsubscribed: make(chan struct{}),
+		replayed:     make(chan struct{}),
+		holding:      true,
+	}
+	b.streams.CreateStream(c.stream)
+	if err := b.register(c); err != nil {
+		b.streams.RemoveStream(c.stream)
+		return err
+	}
+	// byStream keeps c until the library's callbacks for its stream are done.
+	defer b.connsDone.Done()
+
+	// The library picks the stream from the query and reads Last-Event-ID
+	// itself (answering 400 to a non-number, which makes EventSource give up):
+	// the stream is ours to choose, and the resume point was parsed already.
+	r = r.WithContext(ctx)
+	u := *r.URL
+	u.RawQuery = url.Values{"stream": {c.stream}}.Encode()
+	r.URL = &u
+	r.Header = r.Header.Clone()
+	r.Header.Del("Last-Event-ID")
+
+	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), ctx: ctx, timeout: b.cfg.WriteTimeout}
+	b.streams.ServeHTTP(dw, r)
+	cancel()
+	b.unregister(c)
+	if dw.subscribed {
+		<-c.unsubscribed
+	}
+	b.streams.RemoveStream(c.stream)
+	if dw.subscribed {
+		<-c.replayed
+	}
+	b.mu.Lock()
+	delete(b.byStream, c.stream)
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *Broker) register(c *conn) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return errShuttingDown
+	}
+	c.head = b.head
+	if b.conns[c.user] == nil {
+		b.conns[c.user] = make(map[*conn]struct{})
+	}
+	b.conns[c.user][c] = struct{}{}
+	b.byStream[c.stream] = c
+	if len(b.conns[c.user]) == 1 {
+		b.markDirty(c.user)
+	}
+	b.connsDone.Add(1)
+	return nil
+}
+
+func (b *Broker) unregister(c *conn) {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.conns[c.user], c)
+	if len(b.conns[c.user]) == 0 {
+		delete(b.conns, c.user)
+		b.markDirty(c.user)
+	}
+}
+
+// deliver hands a live event to the connection without ever blocking: a
+// connection whose buffer is full is closed and will resume from its
+// Last-Event-ID. The caller holds b.mu.
+func (c *conn) deliver(msg *sse.Event, id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+	case c.holding:
+		if len(c.held) >= c.broker.cfg.StreamBuffer*4 {
+			c.kickLocked("fell behind during replay")
+			return
+		}
+		c.held = append(c.held, heldEvent{msg, id})
+	case !c.broker.streams.TryPublish(c.stream, msg):
+		c.kickLocked("fell behind")
+	default:
+		c.position = id
+	}
+}
+
+func (c *conn) kickLocked(reason string) {
+	c.closed = true
+	c.cancel()
+	c.broker.kicked.Add(1)
+	c.broker.log.Info("closing slow connection", "user", c.user, "reason", reason, "position", c.position)
+}
+
+// replay runs once the library has subscribed the connection: it sends the
+// backlog (or a reset), then `ready`, then the live events held meanwhile
+// whose ids are above the last one sent, and switches to live delivery.
+func (c *conn) replay() {
+	defer close(c.replayed)
+	b := c.broker
+	backlog, reset := c.backlog()
+	position := c.head
+	if reset != "" {
+		if !c.publish(control("reset", c.head, "reason", reset)) {
+			return
+		}
+	} else if c.resume.Given {
+		position = c.resume.After
+	}
+	for _, e := range backlog {
+		if !c.publish(encode(e)) {
+			return
+		}
+		position = e.ID
+	}
+	if !c.publish(control("ready", position, "user", c.user)) {
+		return
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.held {
+		if c.closed {
+			break
+		}
+		if h.id <= position {
+			continue
+		}
+		if !b.streams.TryPublish(c.stream, h.msg) {
+			c.kickLocked("fell behind after replay")
+			break
+		}
+		position = h.id
+	}
+	c.held, c.holding, c.position = nil, false, position
+	if c.goodbye {
+		c.sayGoodbyeLocked()
+	}
+}
+
+// backlog reads what the client missed, or says why it cannot.
+func (c *conn) backlog() ([]chat.Event, string) {
+	switch {
+	case c.resume.Malformed:
+		return nil, "malformed Last-Event-ID"
+	case !c.resume.Given || c.resume.After == c.head:
+		return nil, ""
+	case c.resume.After > c.head || c.resume.After < 0:
+		return nil, "unknown Last-Event-ID"
+	}
+	limit := c.broker.cfg.ReplayLimit
+	events, err := c.broker.store.EventsAfter(c.ctx, c.user, c.resume.After, c.head, limit+1)
+	switch {
+	case err != nil:
+		if !isCanceled(err) {
+			c.broker.log.Error("read backlog", "user", c.user, "after", c.resume.After, "err", err)
+		}
+		return nil, "history unavailable"
+	case len(events) > limit:
+		return nil, "too many missed events"
+	}
+	return events, ""
+}
+
+// publish sends a replayed event, waiting for room in the stream; it fails
+// once the connection is gone.
+func (c *conn) publish(msg *sse.Event) bool {
+	if c.ctx.Err() != nil {
+		return false
+	}
+	c.broker.streams.Publish(c.stream, msg)
+	return c.ctx.Err() == nil
+}
+
+// control builds a stream event that is not in the log: its id repeats the
+// log position so that the browser's Last-Event-ID stays right.
+func control(kind string, position int64, key, value string) *sse.Event {
+	data, _ := json.Marshal(map[string]string{"id": chat.FormatID(position), key: value})
+	return &sse.Event{ID: []byte(chat.FormatID(position)), Event: []byte(kind), Data: data}
+}
+
+// runHeartbeat writes a comment line on every live stream so that proxies
+// keep idle streams open.
+func (b *Broker) runHeartbeat(ctx context.Context) {
+	defer b.done.Done()
+	tick := time.NewTicker(b.cfg.Heartbeat)
+	defer tick.Stop()
+	beat := &sse.Event{Comment: []byte("keepalive")}
+	for {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		b.mu.RLock()
+		for _, set := range b.conns {
+			for c := range set {
+				c.mu.Lock()
+				if !c.closed && !c.holding {
+					// A full buffer is caught by the next real event.
+					b.streams.TryPublish(c.stream, beat)
+				}
+				c.mu.Unlock()
+			}
+		}
+		b.mu.RUnlock()
+	}
+}
+
+// Shutdown stops taking streams and tells every open stream to reconnect
+// (a `shutdown` event with a retry hint), then waits until they have closed
+// or ctx ends, when it cuts the rest off.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closing = true
+	for _, set := range b.conns {
+		for c := range set {
+			c.mu.Lock()
+			if !c.closed {
+				c.closed, c.goodbye = true, true
+				if !c.holding {
+					c.sayGoodbyeLocked()
+				}
+			}
+			c.mu.Unlock()
+		}
+	}
+	b.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		b.connsDone.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	b.mu.RLock()
+	for _, set := range b.conns {
+		for c := range set {
+			c.cancel()
+		}
+	}
+	b.mu.RUnlock()
+	<-done
+	return ctx.Err()
+}
+
+// sayGoodbyeLocked queues the shutdown notice and then an empty event, which
+// ends the library's write loop once everything before it is written.
+func (c *conn) sayGoodbyeLocked() {
+	bye := control("shutdown", c.position, "reason", "server restarting")
+	bye.Retry = []byte("1000")
+	if !c.broker.streams.TryPublish(c.stream, bye) || !c.broker.streams.TryPublish(c.stream, &sse.Event{}) {
+		c.cancel()
+	}
+}
+
+// deadlineWriter re-arms a write deadline for every event, so a peer that
+// stopped reading is cut off in seconds, while a stream may stay open for
+// days (http.Server.WriteTimeout would kill it at that age). The library
+// ignores write errors, so after the first one every write fails at once.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc         *http.ResponseController
+	ctx        context.Context
+	timeout    time.Duration
+	armed      bool
+	failed     bool
+	subscribed bool // the library answered 200: it registered a subscriber
+}
+
+var errWriterClosed = errors.New("stream closed")
+
+func (w *deadlineWriter) WriteHeader(code int) {
+	w.subscribed = code == http.StatusOK
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if w.failed || w.ctx.Err() != nil {
+		w.failed = true
+		return 0, errWriterClosed
+	}
+	w.arm()
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil {
+		w.failed = true
+	}
+	return n, err
+}
+
+func (w *deadlineWriter) Flush() {
+	if w.failed {
+		return
+	}
+	w.arm()
+	if err := w.rc.Flush(); err != nil {
+		w.failed = true
+	}
+	w.armed = false
+}
+
+func (w *deadlineWriter) arm() {
+	if !w.armed {
+		// Not every ResponseWriter supports deadlines (httptest's recorder);
+		// then the stream simply has none.
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+		w.armed = true
+	}
+}

@@ -1,0 +1,59 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for the client; the HTTP edge maps each code to a
+// status in one table.
+type Code string
+
+// Error codes.
+const (
+	ECONFLICT     Code = "conflict"
+	EFORBIDDEN    Code = "forbidden"
+	EINTERNAL     Code = "internal"
+	EINVALID      Code = "invalid"
+	ENOTFOUND     Code = "not_found"
+	ETOOLARGE     Code = "too_large"
+	EUNAUTHORIZED Code = "unauthorized"
+	EUNAVAILABLE  Code = "unavailable"
+)
+
+// Error is an error whose message is safe to show to the client.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Errorf returns an *Error with a formatted, client-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
+// any other error and "" for nil.
+func ErrorCode(err error) Code {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the client-safe message of err; internal errors get a
+// generic text so that no detail leaks.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,199 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ssechat/ssechat/broker"
+	"github.com/ssechat/ssechat/chat"
+)
+
+// stream serves the caller's own SSE stream; the stream is chosen by the
+// authenticated identity alone. The resume point comes from the
+// Last-Event-ID header or, for scripts and first page loads, the
+// last_event_id query parameter.
+func (s *Server) stream(c *gin.Context) {
+	resume := parseResume(c.GetHeader("Last-Event-ID"))
+	if !resume.Given && !resume.Malformed {
+		resume = parseResume(c.Query("last_event_id"))
+	}
+	err := s.chat.ServeStream(c.Request.Context(), c.Writer, c.Request, currentUser(c), resume)
+	if err != nil {
+		s.fail(c, err, 0)
+	}
+}
+
+func parseResume(v string) broker.Resume {
+	if v == "" {
+		return broker.Resume{}
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 0 {
+		return broker.Resume{Malformed: true}
+	}
+	return broker.Resume{After: id, Given: true}
+}
+
+func (s *Server) rooms(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"rooms": s.chat.Rooms()})
+}
+
+func (s *Server) join(c *gin.Context) {
+	room, err := roomParam(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	members, err := s.chat.Join(c.Request.Context(), currentUser(c), room)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"room": room, "members": members})
+}
+
+func (s *Server) leave(c *gin.Context) {
+	room, err := roomParam(c)
+	if err == nil {
+		err = s.chat.Leave(c.Request.Context(), currentUser(c), room)
+	}
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) members(c *gin.Context) {
+	room, err := roomParam(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	members, err := s.chat.Members(room)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"room": room, "members": members})
+}
+
+// postRoom publishes a room message, or a private message when the text
+// reads "@name rest", as in the original Socket.IO chat.
+func (s *Server) postRoom(c *gin.Context) {
+	user := currentUser(c)
+	room, err := roomParam(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	if err := s.chat.CheckMember(user, room); err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	text, err := textBody(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	var event chat.Event
+	if to, rest, ok := chat.ParseMention(text); ok {
+		event, err = s.sendPrivate(c, user, to, rest)
+	} else {
+		event, err = s.chat.PostRoom(c.Request.Context(), user, room, text)
+	}
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	c.JSON(http.StatusCreated, event)
+}
+
+func (s *Server) postPrivate(c *gin.Context) {
+	text, err := textBody(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	event, err := s.sendPrivate(c, currentUser(c), c.Param("name"), text)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	c.JSON(http.StatusCreated, event)
+}
+
+func (s *Server) sendPrivate(c *gin.Context, from, to, text string) (chat.Event, error) {
+	if err := chat.CheckText(text); err != nil {
+		return chat.Event{}, err
+	}
+	to, err := s.accounts.Canonical(c.Request.Context(), to)
+	if err != nil {
+		return chat.Event{}, err
+	}
+	return s.chat.PostPrivate(c.Request.Context(), from, to, text)
+}
+
+func (s *Server) roomHistory(c *gin.Context) {
+	room, err := roomParam(c)
+	if err == nil {
+		err = s.chat.CheckMember(currentUser(c), room)
+	}
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	before, limit, err := pageParams(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	messages, err := s.history.RoomHistory(c.Request.Context(), room, before, limit)
+	s.page(c, messages, err)
+}
+
+func (s *Server) privateHistory(c *gin.Context) {
+	other, err := s.accounts.Canonical(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	before, limit, err := pageParams(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	messages, err := s.history.PrivateHistory(c.Request.Context(), currentUser(c), other, before, limit)
+	s.page(c, messages, err)
+}
+
+func (s *Server) page(c *gin.Context, messages []chat.Event, err error) {
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	if messages == nil {
+		messages = []chat.Event{}
+	}
+	c.JSON(http.StatusOK, gin.H{"messages": messages})
+}
+
+type conversationJSON struct {
+	User   string `json:"user"`
+	LastID string `json:"last_id"`
+}
+
+func (s *Server) conversations(c *gin.Context) {
+	convs, err := s.history.Conversations(c.Request.Context(), currentUser(c))
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	out := make([]conversationJSON, len(convs))
+	for i, conv := range convs {
+		out[i] = conversationJSON{User: conv.User, LastID: chat.FormatID(conv.LastID)}
+	}
+	c.JSON(http.StatusOK, gin.H{"conversations": out})
+}

@@ -1,0 +1,133 @@
+// Package handlers is the HTTP edge of ssechat: routing, authentication,
+// validation and JSON errors. It is the only package that knows gin.
+package handlers
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ssechat/ssechat/broker"
+	"github.com/ssechat/ssechat/chat"
+)
+
+// Accounts logs users in and out and resolves usernames.
+type Accounts interface {
+	Login(ctx context.Context, name, password string) (token, username string, err error)
+	// Authenticate returns the user of a session token or chat.EUNAUTHORIZED.
+	Authenticate(ctx context.Context, token string) (string, error)
+	Logout(ctx context.Context, token string) error
+	// Canonical returns a user's registered spelling or chat.ENOTFOUND.
+	Canonical(ctx context.Context, name string) (string, error)
+}
+
+// Chat publishes events and serves streams. Writes return once the event is
+// durable and fanned out.
+type Chat interface {
+	Join(ctx context.Context, user, room string) ([]broker.Member, error)
+	Leave(ctx context.Context, user, room string) error
+	PostRoom(ctx context.Context, user, room, text string) (chat.Event, error)
+	PostPrivate(ctx context.Context, from, to, text string) (chat.Event, error)
+	Rooms() []broker.RoomInfo
+	Members(room string) ([]broker.Member, error)
+	CheckMember(user, room string) error
+	ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume broker.Resume) error
+}
+
+// History reads pages of past messages, oldest first.
+type History interface {
+	RoomHistory(ctx context.Context, room string, before int64, limit int) ([]chat.Event, error)
+	PrivateHistory(ctx context.Context, a, b string, before int64, limit int) ([]chat.Event, error)
+	Conversations(ctx context.Context, user string) ([]chat.Conversation, error)
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	accounts Accounts
+	chat     Chat
+	history  History
+	static   fs.FS
+	log      *slog.Logger
+}
+
+// New returns the router of the whole service: the JSON API under /api and
+// the files of static at /.
+func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs.FS) *gin.Engine {
+	s := &Server{accounts: accounts, chat: c, history: history, static: static, log: log}
+	r := gin.New()
+	r.Use(s.recover)
+	r.HandleMethodNotAllowed = true
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, chat.Errorf(chat.EINVALID, "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path), http.StatusMethodNotAllowed)
+	})
+	r.NoRoute(s.serveStatic)
+	r.GET("/", s.serveStatic)
+
+	r.POST("/api/login", s.sameOrigin, s.login)
+	api := r.Group("/api", s.authenticate)
+	api.POST("/logout", s.logout)
+	api.GET("/me", s.me)
+	api.GET("/stream", s.stream)
+	api.GET("/rooms", s.rooms)
+	api.POST("/rooms/:room/join", s.join)
+	api.POST("/rooms/:room/leave", s.leave)
+	api.GET("/rooms/:room/members", s.members)
+	api.POST("/rooms/:room/messages", s.postRoom)
+	api.GET("/rooms/:room/messages", s.roomHistory)
+	api.POST("/users/:name/messages", s.postPrivate)
+	api.GET("/users/:name/messages", s.privateHistory)
+	api.GET("/conversations", s.conversations)
+	return r
+}
+
+// statusOf is the one table from error codes to HTTP statuses.
+func statusOf(code chat.Code) int {
+	switch code {
+	case chat.EINVALID:
+		return http.StatusBadRequest
+	case chat.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case chat.EFORBIDDEN:
+		return http.StatusForbidden
+	case chat.ENOTFOUND:
+		return http.StatusNotFound
+	case chat.ECONFLICT:
+		return http.StatusConflict
+	case chat.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case chat.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers err as JSON {"error"}; status 0 derives it from the code.
+// Internal errors are logged and shown only as "internal error".
+func (s *Server) fail(c *gin.Context, err error, status int) {
+	code := chat.ErrorCode(err)
+	if status == 0 {
+		status = statusOf(code)
+	}
+	if code == chat.EINTERNAL {
+		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+	}
+	c.AbortWithStatusJSON(status, gin.H{"error": chat.ErrorMessage(err)})
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic in handler", "path", c.Request.URL.Path, "panic", v)
+			if !c.Writer.Written() {
+				c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+			}
+		}
+	}()
+	c.Next()
+}

@@ -1,0 +1,18 @@
+package handlers_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every test closes its servers and streams; whatever goroutine outlives
+// them is a leak (r3labs leaks one per stream removed while subscribed).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Idle keep-alive connections of the tests' own HTTP client.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}

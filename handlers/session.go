@@ -1,0 +1,136 @@
+package handlers
+
+import (
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+const (
+	sessionCookie = "session"
+	sessionMaxAge = 30 * 24 * time.Hour
+	userKey       = "user"
+)
+
+// authenticate accepts `Authorization: Bearer TOKEN` or the session cookie
+// (all a browser's EventSource can send). Cookies ride along on cross-site
+// requests, so a cookie-authenticated write must also prove it came from
+// our own page: a JSON content type, which no HTML form can send, and a
+// same-origin Origin when the browser sends one.
+func (s *Server) authenticate(c *gin.Context) {
+	token, fromCookie := bearerToken(c.Request), false
+	if token == "" {
+		if ck, err := c.Request.Cookie(sessionCookie); err == nil {
+			token, fromCookie = ck.Value, true
+		}
+	}
+	user, err := s.accounts.Authenticate(c.Request.Context(), token)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	if fromCookie && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
+		if !isJSON(c.Request.Header.Get("Content-Type")) {
+			s.fail(c, chat.Errorf(chat.EINVALID, "Content-Type must be application/json"), http.StatusUnsupportedMediaType)
+			return
+		}
+		if !sameOrigin(c.Request) {
+			s.fail(c, chat.Errorf(chat.EFORBIDDEN, "cross-origin request refused"), 0)
+			return
+		}
+	}
+	c.Set(userKey, user)
+	c.Next()
+}
+
+// sameOrigin refuses a cross-site login, which would sign the victim's
+// browser into the attacker's account.
+func (s *Server) sameOrigin(c *gin.Context) {
+	if !sameOrigin(c.Request) {
+		s.fail(c, chat.Errorf(chat.EFORBIDDEN, "cross-origin request refused"), 0)
+		return
+	}
+	c.Next()
+}
+
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// sameOrigin reports whether the request's Origin, if any, names the host
+// it was sent to. Schemes are not compared: behind a TLS-terminating proxy
+// the server cannot know its own.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+func currentUser(c *gin.Context) string { return c.GetString(userKey) }
+
+func setSessionCookie(c *gin.Context, token string, maxAge time.Duration) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    token,
+		Path:     "/",
+		MaxAge:   int(maxAge.Seconds()),
+		HttpOnly: true,
+		Secure:   c.Request.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	})
+}
+
+func (s *Server) login(c *gin.Context) {
+	var body struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(c, &body); err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	token, username, err := s.accounts.Login(c.Request.Context(), body.Username, body.Password)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	setSessionCookie(c, token, sessionMaxAge)
+	c.JSON(http.StatusOK, gin.H{"token": token, "username": username})
+}
+
+func (s *Server) logout(c *gin.Context) {
+	token := bearerToken(c.Request)
+	if token == "" {
+		if ck, err := c.Request.Cookie(sessionCookie); err == nil {
+			token = ck.Value
+		}
+	}
+	if err := s.accounts.Logout(c.Request.Context(), token); err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	setSessionCookie(c, "", -time.Second)
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) me(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"username": currentUser(c)})
+}

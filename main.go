@@ -1,0 +1,90 @@
+// Command ssechat is a chat server that speaks Server-Sent Events.
+package main
+
+import (
+	"context"
+	"embed"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ssechat/ssechat/app"
+	"github.com/ssechat/ssechat/broker"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ssechat:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fl := flag.NewFlagSet("ssechat", flag.ContinueOnError)
+	defaultAddr := ":8080"
+	if port := os.Getenv("PORT"); port != "" {
+		defaultAddr = ":" + port
+	}
+	addr := fl.String("addr", defaultAddr, "listen address (the PORT environment variable sets the default port)")
+	db := fl.String("db", "chat.db", "SQLite database file")
+	cost := fl.Int("password-cost", bcrypt.DefaultCost, "bcrypt cost; lower it only for tests and benchmarks")
+	heartbeat := fl.Duration("heartbeat", 15*time.Second, "interval of the comment line that keeps idle streams open")
+	replayLimit := fl.Int("replay-limit", 1000, "most events replayed on resume before the stream resets instead")
+	streamBuffer := fl.Int("stream-buffer", 256, "events queued per connection before a slow one is closed")
+	writeTimeout := fl.Duration("write-timeout", 10*time.Second, "a stream whose reader stalls this long is closed")
+	shutdownTimeout := fl.Duration("shutdown-timeout", 10*time.Second, "longest graceful shutdown")
+	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	if *cost < bcrypt.MinCost || *cost > bcrypt.MaxCost {
+		return fmt.Errorf("--password-cost must be from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, app.Config{
+		DB:           *db,
+		PasswordCost: *cost,
+		Static:       static,
+		Log:          log,
+		Broker: broker.Config{
+			Heartbeat:    *heartbeat,
+			ReplayLimit:  *replayLimit,
+			StreamBuffer: *streamBuffer,
+			WriteTimeout: *writeTimeout,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		a.Close()
+		return err
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "db", *db)
+	err = a.Serve(ctx, ln, *shutdownTimeout)
+	log.Info("stopped", "err", err)
+	return err
+}

@@ -1,0 +1,240 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+const eventColumns = `id, kind, room, sender, recipient, subject, text, status, ts_ms`
+
+// Append writes events to the log in one transaction, in order, and returns
+// them with their ids. Join and leave events also open and close the user's
+// membership period in the same transaction, so the log and the memberships
+// never disagree. One commit for the whole batch is what lets concurrent
+// writers share an fsync.
+func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("append: begin: %w", err)
+	}
+	defer tx.Rollback()
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO events (kind, room, sender, recipient, subject, text, status, ts_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("append: prepare: %w", err)
+	}
+	defer insert.Close()
+	out := make([]chat.Event, len(events))
+	for i, e := range events {
+		res, err := insert.ExecContext(ctx, string(e.Kind), null(e.Room), null(e.From), null(e.To),
+			null(e.User), null(e.Text), null(e.Status), e.TS.UnixMilli())
+		if err != nil {
+			return nil, fmt.Errorf("append: insert event: %w", err)
+		}
+		if e.ID, err = res.LastInsertId(); err != nil {
+			return nil, fmt.Errorf("append: event id: %w", err)
+		}
+		if err := applyMembership(ctx, tx, e); err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("append: commit: %w", err)
+	}
+	return out, nil
+}
+
+func applyMembership(ctx context.Context, tx *sql.Tx, e chat.Event) error {
+	switch e.Kind {
+	case chat.KindJoin:
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO rooms (name, created_ms) VALUES (?, ?)`,
+			e.Room, e.TS.UnixMilli()); err != nil {
+			return fmt.Errorf("append: create room: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO memberships (username, room, join_id) VALUES (?, ?, ?)`,
+			e.User, e.Room, e.ID); err != nil {
+			return fmt.Errorf("append: join: %w", err)
+		}
+	case chat.KindLeave:
+		if _, err := tx.ExecContext(ctx, `UPDATE memberships SET leave_id = ? WHERE username = ? AND room = ? AND leave_id IS NULL`,
+			e.ID, e.User, e.Room); err != nil {
+			return fmt.Errorf("append: leave: %w", err)
+		}
+	}
+	return nil
+}
+
+func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// Head returns the id of the newest event ever written, 0 for an empty log.
+// It survives pruning: AUTOINCREMENT never hands out an id twice.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&head)
+	if err != nil {
+		return 0, fmt.Errorf("head: %w", err)
+	}
+	return head, nil
+}
+
+// Rooms returns every room ever created and the current memberships.
+func (s *Store) Rooms(ctx context.Context) (rooms []string, members []chat.Membership, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM rooms ORDER BY name`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list rooms: %w", err)
+	}
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("list rooms: %w", err)
+		}
+		rooms = append(rooms, r)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, nil, fmt.Errorf("list rooms: %w", err)
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT username, room FROM memberships WHERE leave_id IS NULL`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list memberships: %w", err)
+	}
+	for rows.Next() {
+		var m chat.Membership
+		if err := rows.Scan(&m.User, &m.Room); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("list memberships: %w", err)
+		}
+		members = append(members, m)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, nil, fmt.Errorf("list memberships: %w", err)
+	}
+	return rooms, members, nil
+}
+
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// RoomHistory returns up to limit messages of room with ids below before
+// (0: from the newest), oldest first.
+func (s *Store) RoomHistory(ctx context.Context, room string, before int64, limit int) ([]chat.Event, error) {
+	return s.page(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE room = ? AND kind = 'message' AND id < ? ORDER BY id DESC LIMIT ?`,
+		room, beforeOrMax(before), limit)
+}
+
+// PrivateHistory returns up to limit private messages between a and b with
+// ids below before (0: from the newest), oldest first.
+func (s *Store) PrivateHistory(ctx context.Context, a, b string, before int64, limit int) ([]chat.Event, error) {
+	bound := beforeOrMax(before)
+	return s.page(ctx, `SELECT * FROM (
+		SELECT `+eventColumns+` FROM events WHERE kind = 'private' AND sender = ?1 AND recipient = ?2 AND id < ?3
+		UNION
+		SELECT `+eventColumns+` FROM events WHERE kind = 'private' AND sender = ?2 AND recipient = ?1 AND id < ?3
+	) ORDER BY id DESC LIMIT ?4`, a, b, bound, limit)
+}
+
+func beforeOrMax(before int64) int64 {
+	if before <= 0 {
+		return 1<<63 - 1
+	}
+	return before
+}
+
+// page runs a newest-first query and returns its rows oldest first.
+func (s *Store) page(ctx context.Context, query string, args ...any) ([]chat.Event, error) {
+	events, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	for i, j := 0, len(events)-1; i < j; i, j = i+1, j-1 {
+		events[i], events[j] = events[j], events[i]
+	}
+	return events, nil
+}
+
+// Conversations returns the users that user has private messages with and
+// the id of the latest message with each, newest conversation first.
+func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT other, MAX(id) FROM (
+		SELECT recipient AS other, id FROM events WHERE kind = 'private' AND sender = ?1
+		UNION ALL
+		SELECT sender AS other, id FROM events WHERE kind = 'private' AND recipient = ?1
+	) GROUP BY other ORDER BY 2 DESC`, user)
+	if err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
+	}
+	var out []chat.Conversation
+	for rows.Next() {
+		var c chat.Conversation
+		if err := rows.Scan(&c.User, &c.LastID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("conversations: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
+	}
+	return out, nil
+}
+
+// EventsAfter returns, oldest first, up to limit events with ids in
+// (after, upTo] that user may see: room events while they were a member (their own join
+// and leave included), their private messages, and the presence changes of
+// the users they currently share a room with. Every branch is an index seek
+// on (key, id), so other users' traffic is never scanned.
+func (s *Store) EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error) {
+	return s.query(ctx, `SELECT `+eventColumns+` FROM (
+		SELECT e.* FROM memberships m JOIN events e ON e.room = m.room
+			WHERE m.username = ?1 AND (m.leave_id IS NULL OR m.leave_id > ?2)
+			  AND e.id > ?2 AND e.id >= m.join_id AND (m.leave_id IS NULL OR e.id <= m.leave_id)
+		UNION
+		SELECT * FROM events WHERE kind = 'private' AND sender = ?1 AND id > ?2
+		UNION
+		SELECT * FROM events WHERE kind = 'private' AND recipient = ?1 AND id > ?2
+		UNION
+		SELECT * FROM events WHERE kind = 'presence' AND id > ?2 AND subject IN (
+			SELECT peer.username FROM memberships mine
+			JOIN memberships peer ON peer.room = mine.room AND peer.leave_id IS NULL
+			WHERE mine.username = ?1 AND mine.leave_id IS NULL)
+	) WHERE id <= ?4 ORDER BY id LIMIT ?3`, user, after, limit, upTo)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]chat.Event, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	var out []chat.Event
+	for rows.Next() {
+		var (
+			e                                          chat.Event
+			kind                                       string
+			room, sender, recipient, subj, text, state sql.NullString
+			ts                                         int64
+		)
+		if err := rows.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &ts); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		e.Kind, e.Room, e.From, e.To, e.User, e.Text, e.Status = chat.Kind(kind), room.String,
+			sender.String, recipient.String, subj.String, text.String, state.String
+		e.TS = time.UnixMilli(ts).UTC()
+		out = append(out, e)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	return out, nil
+}

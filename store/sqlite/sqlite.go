@@ -1,0 +1,162 @@
+// Package sqlite is the single-machine store: accounts, sessions,
+// memberships and the ordered event log in one SQLite file.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ssechat/ssechat/chat"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+// Store is a chat store in one SQLite file. Every write is a transaction
+// committed with synchronous=FULL in WAL mode, so an acknowledged write
+// survives kill -9 and power loss.
+type Store struct {
+	db *sql.DB
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS users (
+	name_key      TEXT PRIMARY KEY,
+	name          TEXT NOT NULL,
+	password_hash BLOB NOT NULL,
+	created_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+	token_hash BLOB PRIMARY KEY,
+	username   TEXT NOT NULL,
+	created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT,
+	kind      TEXT NOT NULL,
+	room      TEXT,
+	sender    TEXT,
+	recipient TEXT,
+	subject   TEXT,
+	text      TEXT,
+	status    TEXT,
+	ts_ms     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_room ON events (room, id) WHERE room IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_private_sender ON events (sender, id) WHERE kind = 'private';
+CREATE INDEX IF NOT EXISTS events_private_recipient ON events (recipient, id) WHERE kind = 'private';
+CREATE INDEX IF NOT EXISTS events_presence ON events (subject, id) WHERE kind = 'presence';
+CREATE TABLE IF NOT EXISTS rooms (
+	name       TEXT PRIMARY KEY,
+	created_ms INTEGER NOT NULL
+);
+-- One row per membership period: rejoining starts a new period, so replay
+-- can give a user exactly the room events between their join and leave.
+CREATE TABLE IF NOT EXISTS memberships (
+	username TEXT NOT NULL,
+	room     TEXT NOT NULL,
+	join_id  INTEGER NOT NULL,
+	leave_id INTEGER,
+	PRIMARY KEY (username, room, join_id)
+);
+CREATE INDEX IF NOT EXISTS memberships_current ON memberships (room, username) WHERE leave_id IS NULL;
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+);
+`
+
+// Open opens (creating if needed) the SQLite file at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database; a WAL checkpoint happens on the last close.
+func (s *Store) Close() error { return s.db.Close() }
+
+func nowMS() int64 { return time.Now().UnixMilli() }
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY ||
+		se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE)
+}
+
+// CreateUser registers name with the given password hash. Names are unique
+// case-insensitively: chat.ECONFLICT if the name is taken in any case.
+func (s *Store) CreateUser(ctx context.Context, name string, passwordHash []byte) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (name_key, name, password_hash, created_ms) VALUES (?, ?, ?, ?)`,
+		strings.ToLower(name), name, passwordHash, nowMS())
+	if isUniqueViolation(err) {
+		return chat.Errorf(chat.ECONFLICT, "username %q is taken", name)
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+// User returns the registered spelling and password hash of name, matched
+// case-insensitively, or chat.ENOTFOUND.
+func (s *Store) User(ctx context.Context, name string) (canonical string, passwordHash []byte, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT name, password_hash FROM users WHERE name_key = ?`,
+		strings.ToLower(name)).Scan(&canonical, &passwordHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, chat.Errorf(chat.ENOTFOUND, "no user %q", name)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("get user: %w", err)
+	}
+	return canonical, passwordHash, nil
+}
+
+// CreateSession stores a session for username under the token's hash.
+func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, username string) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO sessions (token_hash, username, created_ms) VALUES (?, ?, ?)`,
+		tokenHash, username, nowMS())
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// SessionUser returns the user of a session, or chat.EUNAUTHORIZED.
+func (s *Store) SessionUser(ctx context.Context, tokenHash []byte) (string, error) {
+	var user string
+	err := s.db.QueryRowContext(ctx, `SELECT username FROM sessions WHERE token_hash = ?`, tokenHash).Scan(&user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", chat.Errorf(chat.EUNAUTHORIZED, "invalid or expired session")
+	}
+	if err != nil {
+		return "", fmt.Errorf("get session: %w", err)
+	}
+	return user, nil
+}
+
+// DeleteSession ends a session; deleting an unknown one is not an error.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
