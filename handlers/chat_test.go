@@ -141,7 +141,12 @@ func TestJoinLeaveAndPresence(t *testing.T) {
 	}
 	alice.MustDo("POST", "/api/rooms/lobby/leave", nil, nil, http.StatusNoContent)
 
-	var rooms struct{ Rooms []struct{ Room string; Members int } }
+	var rooms struct {
+		Rooms []struct {
+			Room    string
+			Members int
+		}
+	}
 	bob.MustDo("GET", "/api/rooms", nil, &rooms, 200)
 	if len(rooms.Rooms) != 1 || rooms.Rooms[0].Room != "lobby" || rooms.Rooms[0].Members != 1 {
 		t.Fatalf("rooms: %+v", rooms)

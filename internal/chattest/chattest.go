@@ -29,9 +29,9 @@ const Timeout = 10 * time.Second
 
 // Server is a running service on a loopback port.
 type Server struct {
-	URL string
-	App *app.App
-	DB  string
+	URL   string
+	App   *app.App
+	DB    string
 	srv   *httptest.Server
 	close sync.Once
 }
@@ -166,7 +166,10 @@ func (c *Client) MustDo(method, path string, body, out any, want int) {
 }
 
 // Join joins room.
-func (c *Client) Join(room string) { c.t.Helper(); c.MustDo("POST", "/api/rooms/"+room+"/join", nil, nil, 200) }
+func (c *Client) Join(room string) {
+	c.t.Helper()
+	c.MustDo("POST", "/api/rooms/"+room+"/join", nil, nil, 200)
+}
 
 // Say posts text to room and returns the event the server answered.
 func (c *Client) Say(room, text string) Event {
