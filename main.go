@@ -4,11 +4,14 @@ package main
 import (
 	"context"
 	"embed"
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,6 +47,7 @@ func run(args []string) error {
 	streamBuffer := fl.Int("stream-buffer", 256, "events queued per connection before a slow one is closed")
 	writeTimeout := fl.Duration("write-timeout", 10*time.Second, "a stream whose reader stalls this long is closed")
 	shutdownTimeout := fl.Duration("shutdown-timeout", 10*time.Second, "longest graceful shutdown")
+	pprofAddr := fl.String("pprof", "", "serve net/http/pprof on this address (keep it on loopback); off when empty")
 	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -83,8 +87,41 @@ func run(args []string) error {
 		a.Close()
 		return err
 	}
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr, log); err != nil {
+			a.Close()
+			return err
+		}
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "db", *db)
 	err = a.Serve(ctx, ln, *shutdownTimeout)
 	log.Info("stopped", "err", err)
 	return err
+}
+
+// servePprof serves the profiler on its own listener, so it is never
+// reachable through the public address.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof server", "err", err)
+		}
+	}()
+	log.Info("pprof", "addr", ln.Addr().String())
+	return nil
 }

@@ -28,7 +28,8 @@ type Store interface {
 	// Rooms returns every room and the current memberships.
 	Rooms(ctx context.Context) ([]string, []chat.Membership, error)
 	// EventsAfter returns, in id order, up to limit events in (after, upTo]
-	// that user may see.
+	// that user may see. A *chat.Error means the gap cannot be filled (the
+	// events were pruned, say); its message tells the client why.
 	EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error)
 }
 
@@ -204,6 +205,18 @@ func (b *Broker) membersLocked(room string) ([]Member, error) {
 	}
 	slices.SortFunc(out, func(a, b Member) int { return compareStrings(a.Username, b.Username) })
 	return out, nil
+}
+
+// RoomsOf lists the rooms user is a member of, by name.
+func (b *Broker) RoomsOf(user string) []string {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]string, 0, len(b.userRooms[user]))
+	for r := range b.userRooms[user] {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // CheckMember returns nil if user is a member of room, chat.ENOTFOUND for

@@ -252,7 +252,11 @@ func (c *conn) backlog() ([]chat.Event, string) {
 	}
 	limit := c.broker.cfg.ReplayLimit
 	events, err := c.broker.store.EventsAfter(c.ctx, c.user, c.resume.After, c.head, limit+1)
+	var gap *chat.Error
 	switch {
+	case errors.As(err, &gap):
+		// The store knows the gap cannot be filled (past retention, say).
+		return nil, gap.Message
 	case err != nil:
 		if !isCanceled(err) {
 			c.broker.log.Error("read backlog", "user", c.user, "after", c.resume.After, "err", err)

@@ -34,6 +34,7 @@ type Chat interface {
 	Rooms() []broker.RoomInfo
 	Members(room string) ([]broker.Member, error)
 	CheckMember(user, room string) error
+	RoomsOf(user string) []string
 	ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume broker.Resume) error
 }
 

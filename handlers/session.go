@@ -132,5 +132,6 @@ func (s *Server) logout(c *gin.Context) {
 }
 
 func (s *Server) me(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"username": currentUser(c)})
+	user := currentUser(c)
+	c.JSON(http.StatusOK, gin.H{"username": user, "rooms": s.chat.RoomsOf(user)})
 }

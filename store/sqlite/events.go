@@ -17,7 +17,7 @@ const eventColumns = `id, kind, room, sender, recipient, subject, text, status, 
 // never disagree. One commit for the whole batch is what lets concurrent
 // writers share an fsync.
 func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("append: begin: %w", err)
 	}
@@ -75,7 +75,7 @@ func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s !
 // It survives pruning: AUTOINCREMENT never hands out an id twice.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&head)
+	err := s.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&head)
 	if err != nil {
 		return 0, fmt.Errorf("head: %w", err)
 	}
@@ -84,7 +84,7 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 
 // Rooms returns every room ever created and the current memberships.
 func (s *Store) Rooms(ctx context.Context) (rooms []string, members []chat.Membership, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM rooms ORDER BY name`)
+	rows, err := s.read.QueryContext(ctx, `SELECT name FROM rooms ORDER BY name`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list rooms: %w", err)
 	}
@@ -99,7 +99,7 @@ func (s *Store) Rooms(ctx context.Context) (rooms []string, members []chat.Membe
 	if err := closeRows(rows); err != nil {
 		return nil, nil, fmt.Errorf("list rooms: %w", err)
 	}
-	rows, err = s.db.QueryContext(ctx, `SELECT username, room FROM memberships WHERE leave_id IS NULL`)
+	rows, err = s.read.QueryContext(ctx, `SELECT username, room FROM memberships WHERE leave_id IS NULL`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list memberships: %w", err)
 	}
@@ -166,7 +166,7 @@ func (s *Store) page(ctx context.Context, query string, args ...any) ([]chat.Eve
 // Conversations returns the users that user has private messages with and
 // the id of the latest message with each, newest conversation first.
 func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT other, MAX(id) FROM (
+	rows, err := s.read.QueryContext(ctx, `SELECT other, MAX(id) FROM (
 		SELECT recipient AS other, id FROM events WHERE kind = 'private' AND sender = ?1
 		UNION ALL
 		SELECT sender AS other, id FROM events WHERE kind = 'private' AND recipient = ?1
@@ -212,7 +212,7 @@ func (s *Store) EventsAfter(ctx context.Context, user string, after, upTo int64,
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]chat.Event, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}

@@ -19,8 +19,14 @@ import (
 // Store is a chat store in one SQLite file. Every write is a transaction
 // committed with synchronous=FULL in WAL mode, so an acknowledged write
 // survives kill -9 and power loss.
+//
+// SQLite allows one writer at a time; a pool of writers only trades
+// waiting in Go for SQLITE_BUSY errors. So writes go through a pool of one
+// connection and reads through their own pool, which WAL lets run beside
+// the writer.
 type Store struct {
-	db *sql.DB
+	write *sql.DB
+	read  *sql.DB
 }
 
 const schema = `
@@ -78,19 +84,27 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn := "file:" + path + "?" + q.Encode()
+	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
+	write.SetMaxOpenConns(1)
+	if _, err := write.ExecContext(ctx, schema); err != nil {
+		write.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	return &Store{write: write, read: read}, nil
 }
 
 // Close closes the database; a WAL checkpoint happens on the last close.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.read.Close(), s.write.Close()) }
 
 func nowMS() int64 { return time.Now().UnixMilli() }
 
@@ -103,7 +117,7 @@ func isUniqueViolation(err error) bool {
 // CreateUser registers name with the given password hash. Names are unique
 // case-insensitively: chat.ECONFLICT if the name is taken in any case.
 func (s *Store) CreateUser(ctx context.Context, name string, passwordHash []byte) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.write.ExecContext(ctx,
 		`INSERT INTO users (name_key, name, password_hash, created_ms) VALUES (?, ?, ?, ?)`,
 		strings.ToLower(name), name, passwordHash, nowMS())
 	if isUniqueViolation(err) {
@@ -118,7 +132,7 @@ func (s *Store) CreateUser(ctx context.Context, name string, passwordHash []byte
 // User returns the registered spelling and password hash of name, matched
 // case-insensitively, or chat.ENOTFOUND.
 func (s *Store) User(ctx context.Context, name string) (canonical string, passwordHash []byte, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT name, password_hash FROM users WHERE name_key = ?`,
+	err = s.read.QueryRowContext(ctx, `SELECT name, password_hash FROM users WHERE name_key = ?`,
 		strings.ToLower(name)).Scan(&canonical, &passwordHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil, chat.Errorf(chat.ENOTFOUND, "no user %q", name)
@@ -131,7 +145,7 @@ func (s *Store) User(ctx context.Context, name string) (canonical string, passwo
 
 // CreateSession stores a session for username under the token's hash.
 func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, username string) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.write.ExecContext(ctx,
 		`INSERT INTO sessions (token_hash, username, created_ms) VALUES (?, ?, ?)`,
 		tokenHash, username, nowMS())
 	if err != nil {
@@ -143,7 +157,7 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, username st
 // SessionUser returns the user of a session, or chat.EUNAUTHORIZED.
 func (s *Store) SessionUser(ctx context.Context, tokenHash []byte) (string, error) {
 	var user string
-	err := s.db.QueryRowContext(ctx, `SELECT username FROM sessions WHERE token_hash = ?`, tokenHash).Scan(&user)
+	err := s.read.QueryRowContext(ctx, `SELECT username FROM sessions WHERE token_hash = ?`, tokenHash).Scan(&user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", chat.Errorf(chat.EUNAUTHORIZED, "invalid or expired session")
 	}
@@ -155,7 +169,7 @@ func (s *Store) SessionUser(ctx context.Context, tokenHash []byte) (string, erro
 
 // DeleteSession ends a session; deleting an unknown one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
