@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -122,6 +123,26 @@ func (s *chatServer) kill() {
 	}
 	_ = s.cmd.Process.Kill()
 	<-s.done
+	s.cmd = nil
+}
+
+// stop asks the server to shut down gracefully (SIGTERM) and waits for it:
+// the streams get a shutdown event first.
+func (s *chatServer) stop() {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatalf("signalling the server: %v", err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.t.Errorf("the server did not stop within 30s of SIGTERM")
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
 	s.cmd = nil
 }
 

@@ -206,6 +206,14 @@ class App {
       const key = `${kind}:${data.id}`;
       if (this.seen.has(key)) return;
       this.seen.add(key);
+      if (this.seen.size > 20000) {
+        // Ids only grow, so the oldest keys will not come back: forget half.
+        let drop = 10000;
+        for (const k of this.seen) {
+          if (drop-- === 0) break;
+          this.seen.delete(k);
+        }
+      }
     }
     switch (kind) {
       case 'message':
@@ -717,6 +725,7 @@ class App {
         el('span', { class: 'name', text: name }),
         badge(r.unread, r.mentioned)));
     }));
+    if (rooms.length === 0) this.$('room-list').replaceChildren(el('li', { class: 'nav-empty', text: 'No rooms yet.' }));
     const dms = [...this.dms.values()].sort((a, b) => (BigInt(b.lastId || 0) > BigInt(a.lastId || 0) ? 1 : -1));
     this.$('dm-list').replaceChildren(...dms.map((d) => {
       const selected = cur && cur.kind === 'user' && lower(cur.name) === lower(d.username);
@@ -730,6 +739,7 @@ class App {
         el('span', { class: 'name', text: d.username }),
         badge(d.unread, d.unread > 0)));
     }));
+    if (dms.length === 0) this.$('dm-list').replaceChildren(el('li', { class: 'nav-empty', text: 'Click a member, or type a name above.' }));
     const unread = [...this.rooms.values()].reduce((n, r) => n + r.unread, 0)
       + [...this.dms.values()].reduce((n, d) => n + d.unread, 0);
     this.doc.title = unread > 0 ? `(${unread}) ssechat` : 'ssechat';
