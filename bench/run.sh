@@ -8,6 +8,7 @@
 #   bench/run.sh --scale 0.1           # a tenth of every size, for a smoke run
 #   bench/run.sh --only fanout5k,idle  # a subset
 #   bench/run.sh --targets ours        # one system only
+#   bench/run.sh --profile             # also CPU/heap profiles of ours (--pprof) per workload
 #
 # Workloads: fanout5k, fanout10k, search, idle, write, storm.
 set -euo pipefail
@@ -23,6 +24,8 @@ OURS_PORT=18090
 SIO_PORT=18091
 OUT=""
 EXTRA_OURS_FLAGS=""
+PROFILE=0
+PPROF_PORT=18092
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -34,7 +37,8 @@ while [ $# -gt 0 ]; do
 	--rates) RATES=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--server-flags) EXTRA_OURS_FLAGS=$2; shift 2 ;;
-	-h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+	--profile) PROFILE=1; shift ;;
+	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -87,10 +91,17 @@ wait_up() { # url expected-codes
 # One database per run for ours: accounts and sessions made by the first
 # workload are reused (through the sessions file) by the later ones, so only
 # the connect storm pays for logins.
+PROF_FLAGS=()
+SERVER_PROF=()
+if [ "$PROFILE" = 1 ]; then
+	mkdir -p "$WORK/profiles"
+	PROF_FLAGS=(--pprof "127.0.0.1:$PPROF_PORT")
+	SERVER_PROF=(-server-pprof "http://127.0.0.1:$PPROF_PORT" -profile-dir "$WORK/profiles")
+fi
 start_ours() {
 	# shellcheck disable=SC2086
 	"$WORK/ssechat" --addr "127.0.0.1:$OURS_PORT" --db "$WORK/ours.db" --password-cost 4 \
-		--log-level warn $EXTRA_OURS_FLAGS >>"$WORK/ours.log" 2>&1 &
+		--log-level warn "${PROF_FLAGS[@]}" $EXTRA_OURS_FLAGS >>"$WORK/ours.log" 2>&1 &
 	PID=$!
 	wait_up "http://127.0.0.1:$OURS_PORT/api/me" "401 200"
 }
@@ -109,7 +120,7 @@ run_load() {
 		echo "# $label: ours" >&2
 		start_ours
 		"$WORK/chatload" -target ours -addr "127.0.0.1:$OURS_PORT" -pid "$PID" -sessions "$WORK/sessions.json" \
-			-label "$label" -out "$OUT" "$@" >&2 || echo "# $label ours: chatload failed" >&2
+			-label "$label" -out "$OUT" "${SERVER_PROF[@]}" "$@" >&2 || echo "# $label ours: chatload failed" >&2
 		stop_server
 	fi
 	if has_target socketio; then
@@ -157,3 +168,14 @@ echo
 "$WORK/chatload" table -in "$OUT" -targets "$TARGETS" "${NOTES[@]}"
 echo
 echo "Raw results: $OUT"
+if [ "$PROFILE" = 1 ]; then
+	# A short excerpt of every profile, next to it, for BENCHMARKS.md.
+	for p in "$WORK"/profiles/*.pprof; do
+		[ -e "$p" ] || continue
+		case "$p" in
+		*.heap.pprof) (cd "$ROOT" && go tool pprof -top -nodecount=15 -sample_index=inuse_space "$WORK/ssechat" "$p") >"$p.top.txt" 2>/dev/null || true ;;
+		*) (cd "$ROOT" && go tool pprof -top -nodecount=25 "$WORK/ssechat" "$p") >"$p.top.txt" 2>/dev/null || true ;;
+		esac
+	done
+	echo "Profiles: $WORK/profiles (*.top.txt: excerpts)"
+fi

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +55,9 @@ func run(args []string) error {
 		retry     time.Duration
 		out       string
 		verbose   bool
+		cpuprof   string
+		pprofURL  string
+		pprofDir  string
 	)
 	fs.StringVar(&cfg.Mode, "mode", "fanout", "workload: fanout, write, idle or storm")
 	fs.StringVar(&cfg.Target, "target", "ours", "system under test: ours (REST+SSE) or socketio (the baseline)")
@@ -83,6 +87,9 @@ func run(args []string) error {
 	fs.DurationVar(&retry, "retry", time.Second, "wait before resuming a dropped stream")
 	fs.StringVar(&out, "out", "", "append results as JSON lines to this file")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
+	fs.StringVar(&pprofURL, "server-pprof", "", "base URL of the server's pprof listener (http://127.0.0.1:6060): take a CPU profile over each measured phase (heap for idle)")
+	fs.StringVar(&pprofDir, "profile-dir", os.TempDir(), "where server profiles go")
+	fs.StringVar(&cpuprof, "cpuprofile", "", "write chatload's own CPU profile here (to check the client stays lean)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,6 +116,16 @@ func run(args []string) error {
 	if cfg.Label == "" {
 		cfg.Label = cfg.Mode
 	}
+	if cpuprof != "" {
+		f, err := os.Create(cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	nofile, err := raiseNoFile()
 	if err != nil {
 		log.Warn("cannot raise RLIMIT_NOFILE", "err", err)
@@ -130,7 +147,8 @@ func run(args []string) error {
 
 	col := &collector{}
 	dial := newDialers(sourceIPs)
-	r := &runner{cfg: cfg, col: col, log: log}
+	r := &runner{cfg: cfg, col: col, log: log,
+		prof: profiler{base: pprofURL, dir: pprofDir, name: fileSafe(cfg.Label + "-" + cfg.Target)}}
 	var sess *sessionCache
 	switch cfg.Target {
 	case "ours":

@@ -63,6 +63,8 @@ type result struct {
 	RSSPerConnKiB    float64 `json:"rss_per_conn_kib,omitempty"`
 	ServerCPUPct     float64 `json:"server_cpu_pct,omitempty"`
 	ClientCPUPct     float64 `json:"client_cpu_pct,omitempty"`
+
+	Profile string `json:"profile,omitempty"` // server pprof file taken during the run
 }
 
 func appendResults(path string, rs []result) error {
@@ -102,6 +104,10 @@ func readResults(r io.Reader) ([]result, error) {
 func summary(r result) string {
 	switch r.Mode {
 	case "fanout":
+		if r.ConnectFailed > 0 {
+			return fmt.Sprintf("**%d of %d subscribers not ready after %.0f s**; then p99 %s ms, lost %d, disc %d",
+				r.ConnectFailed, r.Subs+r.ConnectFailed, r.ConnectSec, num(r.P99ms), r.Lost, r.Disconnects)
+		}
 		return fmt.Sprintf("p50 %s / p99 %s / max %s ms; %s deliveries/s; lost %d, dup %d, disc %d; CPU %.0f%%, RSS %.0f MiB",
 			num(r.P50ms), num(r.P99ms), num(r.MaxMs), kilo(r.DeliveredPerSec), r.Lost, r.Dups, r.Disconnects, r.ServerCPUPct, r.ServerRSSMiB)
 	case "search":
@@ -117,6 +123,10 @@ func summary(r result) string {
 		return fmt.Sprintf("**%s acked msg/s**; POST p50 %s / p99 %s ms; errors %d; CPU %.0f%%",
 			kilo(r.AckPerSec), num(r.PostP50ms), num(r.PostP99ms), r.PublishErrors, r.ServerCPUPct)
 	case "storm":
+		if r.ConnectFailed > 0 {
+			return fmt.Sprintf("**not all ready: %d of %d after %.0f s**, quiet at %.0f s, %s events received",
+				r.Subs, r.Subs+r.ConnectFailed, r.ConnectSec, r.QuietSec, kilo(float64(r.Events)))
+		}
 		return fmt.Sprintf("**all ready in %.1f s** (%d/%d), quiet at %.1f s, %s events received",
 			r.ConnectSec, r.Subs, r.Subs+r.ConnectFailed, r.QuietSec, kilo(float64(r.Events)))
 	}
