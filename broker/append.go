@@ -45,12 +45,16 @@ func (b *Broker) submit(ctx context.Context, e chat.Event) (chat.Event, error) {
 func (b *Broker) runAppender(ctx context.Context) {
 	defer b.done.Done()
 	batch := make([]*request, 0, b.cfg.MaxBatch)
+	var recount <-chan time.Time // armed while a large room's counts are stale
 	for {
 		batch = batch[:0]
+		counts := false
 		select {
 		case req := <-b.requests:
 			batch = append(batch, req)
 		case <-b.wake:
+		case <-recount:
+			recount, counts = nil, true
 		case <-ctx.Done():
 			b.drainOnStop()
 			return
@@ -64,8 +68,37 @@ func (b *Broker) runAppender(ctx context.Context) {
 				break fill
 			}
 		}
-		b.appendBatch(ctx, batch)
+		b.appendBatch(ctx, batch, counts)
+		if recount == nil && b.countsStale() {
+			recount = time.After(b.cfg.MembersInterval)
+		}
 	}
+}
+
+func (b *Broker) countsStale() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.recounts) > 0
+}
+
+// takeRecounts turns the large rooms whose membership or presence changed
+// into members events.
+func (b *Broker) takeRecounts(now time.Time) []chat.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var events []chat.Event
+	for room := range b.recounts {
+		online := 0
+		for u := range b.rooms[room] {
+			if len(b.conns[u]) > 0 {
+				online++
+			}
+		}
+		events = append(events, chat.Event{Kind: chat.KindMembers, Room: room,
+			Members: len(b.rooms[room]), Online: online, TS: now})
+		delete(b.recounts, room)
+	}
+	return events
 }
 
 func (b *Broker) drainOnStop() {
@@ -95,7 +128,7 @@ func (b *Broker) isMember(o membershipOverlay, user, room string) (member, roomE
 	return member, true
 }
 
-func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
+func (b *Broker) appendBatch(ctx context.Context, batch []*request, counts bool) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	events := make([]chat.Event, 0, len(batch))
 	owners := make([]*request, 0, len(batch))
@@ -128,6 +161,9 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 	}
 	b.mu.RUnlock()
 	events = append(events, b.takePresenceChanges(now)...)
+	if counts {
+		events = append(events, b.takeRecounts(now)...)
+	}
 	if len(events) == 0 {
 		return
 	}
@@ -138,7 +174,7 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 		for _, req := range owners {
 			req.reply <- result{err: err}
 		}
-		b.requeuePresence(events)
+		b.requeue(events)
 		return
 	}
 	b.mu.Lock()
@@ -172,14 +208,17 @@ func (b *Broker) takePresenceChanges(now time.Time) []chat.Event {
 	return events
 }
 
-// requeuePresence marks the users of presence events that failed to commit
-// as dirty again so a later batch retries them.
-func (b *Broker) requeuePresence(events []chat.Event) {
+// requeue marks the presence changes and counts that failed to commit as
+// pending again so that a later batch retries them.
+func (b *Broker) requeue(events []chat.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, e := range events {
-		if e.Kind == chat.KindPresence {
+		switch e.Kind {
+		case chat.KindPresence:
 			b.dirty[e.User] = struct{}{}
+		case chat.KindMembers:
+			b.recounts[e.Room] = struct{}{}
 		}
 	}
 }
@@ -194,18 +233,19 @@ func (b *Broker) markDirty(user string) {
 }
 
 // apply updates the routing state for a committed event and delivers it;
-// the caller holds b.mu.
+// the caller holds b.mu. In a large room a join or leave reaches only the
+// user's own connections and the room gets a members event later.
 func (b *Broker) apply(e chat.Event) {
 	b.head = e.ID
 	msg := encode(e)
 	switch e.Kind {
 	case chat.KindJoin:
 		b.addMember(e.User, e.Room)
-		b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+		b.deliverRoomNotice(e, msg)
 	case chat.KindLeave:
-		b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+		b.deliverRoomNotice(e, msg)
 		b.removeMember(e.User, e.Room)
-	case chat.KindMessage:
+	case chat.KindMessage, chat.KindMembers:
 		b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
 	case chat.KindPrivate:
 		b.deliverToUser(e.From, msg, e.ID)
@@ -218,19 +258,50 @@ func (b *Broker) apply(e chat.Event) {
 		} else {
 			delete(b.online, e.User)
 		}
+		for room := range b.userRooms[e.User] {
+			if b.isLarge(room) {
+				b.recounts[room] = struct{}{}
+			}
+		}
 		b.deliverToUsers(b.peers(e.User), msg, e.ID)
 	}
 }
 
-// peers is user and everyone who shares a room with them.
+func (b *Broker) deliverRoomNotice(e chat.Event, msg *sse.Event) {
+	if b.isLarge(e.Room) {
+		b.recounts[e.Room] = struct{}{}
+		b.deliverToUser(e.User, msg, e.ID)
+		return
+	}
+	b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+}
+
+// peers is user and everyone who shares a room with them that is not large.
 func (b *Broker) peers(user string) map[string]struct{} {
 	out := map[string]struct{}{user: {}}
 	for room := range b.userRooms[user] {
+		if b.isLarge(room) {
+			continue
+		}
 		for member := range b.rooms[room] {
 			out[member] = struct{}{}
 		}
 	}
 	return out
+}
+
+// visible reports whether live delivery would have sent a logged event to
+// user, for the parts the log's own filter cannot know: notices that a
+// large room does not send. The caller holds b.mu.
+func (b *Broker) visible(user string, e chat.Event) bool {
+	switch e.Kind {
+	case chat.KindJoin, chat.KindLeave:
+		return e.User == user || !b.isLarge(e.Room)
+	case chat.KindPresence:
+		_, ok := b.peers(e.User)[user]
+		return ok
+	}
+	return true
 }
 
 func (b *Broker) deliverToUsers(users map[string]struct{}, msg *sse.Event, id int64) {

@@ -40,6 +40,12 @@ type Config struct {
 	StreamBuffer int           // events queued per connection before it is cut off
 	WriteTimeout time.Duration // a peer that stops reading is cut off after this
 	MaxBatch     int           // most events committed in one transaction
+	// LargeRoom is the member count above which a room gets no per-user
+	// join, leave and presence notices (each would reach every member:
+	// O(members²) while a crowd arrives) but a members event with counts
+	// at most once per MembersInterval.
+	LargeRoom       int
+	MembersInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +63,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 512
+	}
+	if c.LargeRoom <= 0 {
+		c.LargeRoom = 100
+	}
+	if c.MembersInterval <= 0 {
+		c.MembersInterval = time.Second
 	}
 	return c
 }
@@ -87,6 +99,7 @@ type Broker struct {
 	byStream  map[string]*conn
 	online    map[string]bool     // presence as last published
 	dirty     map[string]struct{} // users whose presence may have changed
+	recounts  map[string]struct{} // large rooms whose counts changed
 	closing   bool
 	connsDone sync.WaitGroup
 }
@@ -114,6 +127,7 @@ func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Broke
 		byStream:  make(map[string]*conn),
 		online:    make(map[string]bool),
 		dirty:     make(map[string]struct{}),
+		recounts:  make(map[string]struct{}),
 	}
 	for _, r := range rooms {
 		b.rooms[r] = make(map[string]struct{})
@@ -143,6 +157,8 @@ func (b *Broker) addMember(user, room string) {
 	}
 	b.userRooms[user][room] = struct{}{}
 }
+
+func (b *Broker) isLarge(room string) bool { return len(b.rooms[room]) > b.cfg.LargeRoom }
 
 func (b *Broker) removeMember(user, room string) {
 	delete(b.rooms[room], user)
@@ -238,13 +254,28 @@ func (b *Broker) checkMemberLocked(user, room string) error {
 	return nil
 }
 
-// Join makes user a member of room (creating it) and returns its members.
+// RoomState is a room as a joining user first sees it.
+type RoomState struct {
+	Room  string `json:"room"`
+	Count int    `json:"count"`
+	// Members is left empty for a large room: sending every member to
+	// every newcomer is what makes a crowd's arrival O(members²).
+	Members []Member `json:"members"`
+}
+
+// Join makes user a member of room (creating it) and returns the room.
 // Joining again changes nothing and publishes nothing.
-func (b *Broker) Join(ctx context.Context, user, room string) ([]Member, error) {
+func (b *Broker) Join(ctx context.Context, user, room string) (RoomState, error) {
 	if _, err := b.submit(ctx, chat.Event{Kind: chat.KindJoin, Room: room, User: user}); err != nil {
-		return nil, err
+		return RoomState{}, err
 	}
-	return b.Members(room)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	state := RoomState{Room: room, Count: len(b.rooms[room]), Members: []Member{}}
+	if !b.isLarge(room) {
+		state.Members, _ = b.membersLocked(room)
+	}
+	return state, nil
 }
 
 // Leave ends user's membership of room; leaving a room one is not in is a

@@ -265,7 +265,15 @@ func (c *conn) backlog() ([]chat.Event, string) {
 	case len(events) > limit:
 		return nil, "too many missed events"
 	}
-	return events, ""
+	c.broker.mu.RLock()
+	defer c.broker.mu.RUnlock()
+	visible := events[:0]
+	for _, e := range events {
+		if c.broker.visible(c.user, e) {
+			visible = append(visible, e)
+		}
+	}
+	return visible, ""
 }
 
 // publish sends a replayed event, waiting for room in the stream; it fails

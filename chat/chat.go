@@ -18,6 +18,9 @@ const (
 	KindJoin     Kind = "join"
 	KindLeave    Kind = "leave"
 	KindPresence Kind = "presence"
+	// KindMembers replaces join, leave and presence notices in a room too
+	// large for them: at most one per interval, with counts.
+	KindMembers Kind = "members"
 )
 
 // Presence statuses.
@@ -28,17 +31,19 @@ const (
 
 // Event is one entry of the ordered log. Which fields are set depends on Kind:
 // message (Room, From, Text), private (From, To, Text), join and leave
-// (Room, User), presence (User, Status).
+// (Room, User), presence (User, Status), members (Room, Members, Online).
 type Event struct {
-	ID     int64
-	Kind   Kind
-	Room   string
-	From   string
-	To     string
-	User   string
-	Text   string
-	Status string
-	TS     time.Time
+	ID      int64
+	Kind    Kind
+	Room    string
+	From    string
+	To      string
+	User    string
+	Text    string
+	Status  string
+	Members int
+	Online  int
+	TS      time.Time
 }
 
 // TimeFormat is RFC 3339 in UTC with milliseconds, as the contract fixes.
@@ -52,14 +57,18 @@ type wireEvent struct {
 	User   string `json:"user,omitempty"`
 	Text   string `json:"text,omitempty"`
 	Status string `json:"status,omitempty"`
-	TS     string `json:"ts"`
+	// Pointers: zero is a count worth sending, but only members events
+	// carry counts.
+	Members *int   `json:"members,omitempty"`
+	Online  *int   `json:"online,omitempty"`
+	TS      string `json:"ts"`
 }
 
 // MarshalJSON writes the event as the clients see it: the id as a decimal
 // string (JavaScript numbers lose precision past 2^53) and only the fields
 // its kind uses.
 func (e Event) MarshalJSON() ([]byte, error) {
-	return json.Marshal(wireEvent{
+	w := wireEvent{
 		ID:     FormatID(e.ID),
 		Room:   e.Room,
 		From:   e.From,
@@ -68,7 +77,11 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Text:   e.Text,
 		Status: e.Status,
 		TS:     e.TS.UTC().Format(TimeFormat),
-	})
+	}
+	if e.Kind == KindMembers {
+		w.Members, w.Online = &e.Members, &e.Online
+	}
+	return json.Marshal(w)
 }
 
 // FormatID renders an event id as it appears on the wire.

@@ -46,12 +46,12 @@ func (s *Server) join(c *gin.Context) {
 		s.fail(c, err, 0)
 		return
 	}
-	members, err := s.chat.Join(c.Request.Context(), currentUser(c), room)
+	state, err := s.chat.Join(c.Request.Context(), currentUser(c), room)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"room": room, "members": members})
+	c.JSON(http.StatusOK, state)
 }
 
 func (s *Server) leave(c *gin.Context) {

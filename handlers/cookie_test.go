@@ -1,10 +1,10 @@
 package handlers_test
 
 import (
+	"github.com/ssechat/ssechat/internal/chattest"
 	"net/http"
 	"strings"
 	"testing"
-	"github.com/ssechat/ssechat/internal/chattest"
 )
 
 // Browsers authenticate with the HttpOnly cookie, which rides along on

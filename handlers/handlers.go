@@ -27,7 +27,7 @@ type Accounts interface {
 // Chat publishes events and serves streams. Writes return once the event is
 // durable and fanned out.
 type Chat interface {
-	Join(ctx context.Context, user, room string) ([]broker.Member, error)
+	Join(ctx context.Context, user, room string) (broker.RoomState, error)
 	Leave(ctx context.Context, user, room string) error
 	PostRoom(ctx context.Context, user, room, text string) (chat.Event, error)
 	PostPrivate(ctx context.Context, from, to, text string) (chat.Event, error)

@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS events (
 	subject   TEXT,
 	text      TEXT,
 	status    TEXT,
+	members   INTEGER,
+	online    INTEGER,
 	ts_ms     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_room ON events (room, id) WHERE room IS NOT NULL;
