@@ -46,7 +46,9 @@ func run(args []string) error {
 	replayLimit := fl.Int("replay-limit", 1000, "most events replayed on resume before the stream resets instead")
 	streamBuffer := fl.Int("stream-buffer", 256, "events queued per connection before a slow one is closed")
 	writeTimeout := fl.Duration("write-timeout", 10*time.Second, "a stream whose reader stalls this long is closed")
+	largeRoom := fl.Int("large-room", 100, "member count above which a room sends counts instead of per-user join/leave/presence notices")
 	shutdownTimeout := fl.Duration("shutdown-timeout", 10*time.Second, "longest graceful shutdown")
+	retention := fl.Duration("history-retention", 0, "prune events older than this (e.g. 720h); 0 keeps history forever")
 	pprofAddr := fl.String("pprof", "", "serve net/http/pprof on this address (keep it on loopback); off when empty")
 	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
 	if err := fl.Parse(args); err != nil {
@@ -55,6 +57,9 @@ func run(args []string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	if *retention < 0 {
+		return errors.New("--history-retention must not be negative")
 	}
 	if *cost < bcrypt.MinCost || *cost > bcrypt.MaxCost {
 		return fmt.Errorf("--password-cost must be from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
@@ -70,6 +75,7 @@ func run(args []string) error {
 	a, err := app.New(ctx, app.Config{
 		DB:           *db,
 		PasswordCost: *cost,
+		Retention:    *retention,
 		Static:       static,
 		Log:          log,
 		Broker: broker.Config{
@@ -77,6 +83,7 @@ func run(args []string) error {
 			ReplayLimit:  *replayLimit,
 			StreamBuffer: *streamBuffer,
 			WriteTimeout: *writeTimeout,
+			LargeRoom:    *largeRoom,
 		},
 	})
 	if err != nil {

@@ -26,15 +26,17 @@ type Config struct {
 	DB           string // SQLite file path
 	PasswordCost int    // bcrypt cost
 	Broker       broker.Config
+	Retention    time.Duration // prune events older than this; 0 keeps them forever
 	Static       fs.FS
 	Log          *slog.Logger
 }
 
 // App is a running service.
 type App struct {
-	store   *sqlite.Store
-	broker  *broker.Broker
-	handler http.Handler
+	store      *sqlite.Store
+	broker     *broker.Broker
+	handler    http.Handler
+	stopPruner func()
 }
 
 // New opens the store and starts the broker.
@@ -53,11 +55,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	accounts := auth.New(store, cfg.PasswordCost)
-	return &App{
-		store:   store,
-		broker:  b,
-		handler: handlers.New(cfg.Log, accounts, b, store, cfg.Static),
-	}, nil
+	a := &App{
+		store:      store,
+		broker:     b,
+		handler:    handlers.New(cfg.Log, accounts, b, store, cfg.Static),
+		stopPruner: func() {},
+	}
+	if cfg.Retention > 0 {
+		a.stopPruner = store.KeepHistory(ctx, cfg.Retention, sqlite.PruneEvery, cfg.Log)
+	}
+	return a, nil
 }
 
 // Handler is the HTTP handler of the whole service.
@@ -97,6 +104,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.D
 
 // Close stops the broker and closes the database.
 func (a *App) Close() error {
+	a.stopPruner()
 	a.broker.Close()
 	return a.store.Close()
 }

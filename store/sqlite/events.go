@@ -194,7 +194,28 @@ func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversa
 // and leave included), their private messages, and the presence changes of
 // the users they currently share a room with. Every branch is an index seek
 // on (key, id), so other users' traffic is never scanned.
+//
+// If retention pruned events above after, the gap cannot be filled and
+// EventsAfter returns a *chat.Error saying so.
 func (s *Store) EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error) {
+	events, err := s.eventsAfter(ctx, user, after, upTo, limit)
+	if err != nil {
+		return nil, err
+	}
+	// The boundary is read after the events: it only grows, so if it is
+	// still at or below after now, nothing the query should have seen had
+	// been pruned when it ran. Reading it first would race with a prune.
+	pruned, err := s.PrunedThrough(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if after < pruned {
+		return nil, errPastRetention()
+	}
+	return events, nil
+}
+
+func (s *Store) eventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error) {
 	return s.query(ctx, `SELECT `+eventColumns+` FROM (
 		SELECT e.* FROM memberships m JOIN events e ON e.room = m.room
 			WHERE m.username = ?1 AND (m.leave_id IS NULL OR m.leave_id > ?2)

@@ -1,0 +1,151 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// prunedKey names the meta row that holds the id of the newest pruned
+// event: every event at or below it may be gone, every event above it is
+// still there, because pruning only ever removes a prefix of the log.
+const prunedKey = "pruned_through"
+
+// pruneBatch bounds one pruning transaction. The store has one write
+// connection, so each batch makes the appender wait; a few hundred rows
+// keep that wait at a millisecond or two.
+const pruneBatch = 500
+
+// PruneEvery is how often KeepHistory prunes.
+const PruneEvery = time.Minute
+
+// Prune deletes the oldest events of the log whose time is before cutoff,
+// in small transactions so writers interleave with it, and returns how
+// many it deleted. It removes a prefix of the log only (it stops at the
+// first event that is new enough), so that one number, the pruned
+// boundary, tells replay which Last-Event-IDs it can still serve.
+// Memberships are not touched: they refer to events by id only.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		n, err := s.pruneBatch(ctx, cutoff.UnixMilli())
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
+}
+
+// pruneBatch deletes up to pruneBatch of the oldest events older than
+// cutoffMS and moves the boundary in the same transaction, so that the
+// boundary never claims less than was deleted.
+func (s *Store) pruneBatch(ctx context.Context, cutoffMS int64) (int64, error) {
+	// Find the batch on the read pool, so the write connection is only
+	// held for the delete itself.
+	rows, err := s.read.QueryContext(ctx, `SELECT id, ts_ms FROM events ORDER BY id LIMIT ?`, pruneBatch)
+	if err != nil {
+		return 0, fmt.Errorf("prune: find old events: %w", err)
+	}
+	var last int64
+	var n int64
+	for rows.Next() {
+		var id, ts int64
+		if err := rows.Scan(&id, &ts); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("prune: find old events: %w", err)
+		}
+		if ts >= cutoffMS {
+			// A clock that stepped back could put an old event after a
+			// new one; stopping here keeps the pruned part a prefix.
+			break
+		}
+		last, n = id, n+1
+	}
+	if err := closeRows(rows); err != nil {
+		return 0, fmt.Errorf("prune: find old events: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id <= ?`, last); err != nil {
+		return 0, fmt.Errorf("prune: delete: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, prunedKey, last); err != nil {
+		return 0, fmt.Errorf("prune: record boundary: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune: commit: %w", err)
+	}
+	return n, nil
+}
+
+// PrunedThrough returns the id of the newest event retention may have
+// deleted (0 if nothing was ever pruned).
+func (s *Store) PrunedThrough(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, prunedKey).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pruned boundary: %w", err)
+	}
+	return id, nil
+}
+
+// errPastRetention is what a resume from before the boundary gets; the
+// broker turns it into a reset whose reason is this message.
+func errPastRetention() error {
+	return chat.Errorf(chat.EINVALID, "Last-Event-ID is older than the retained history")
+}
+
+// KeepHistory prunes events older than retention now and then every
+// interval (PruneEvery if zero) in a goroutine, until the returned stop is
+// called; stop waits for a prune in progress and may be called twice. A
+// failed prune is logged and retried at the next tick: retention is
+// housekeeping, never a reason to stop serving.
+func (s *Store) KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func()) {
+	if interval <= 0 {
+		interval = PruneEvery
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			n, err := s.Prune(ctx, time.Now().Add(-retention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("prune history", "retention", retention, "err", err)
+			case n > 0:
+				log.Info("pruned history", "events", n, "retention", retention)
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+}
