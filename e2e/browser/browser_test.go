@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -202,6 +203,31 @@ func testHTMLIsText(t *testing.T, browser context.Context, base string) {
 	}
 	if n := eval[int](victor, `document.querySelectorAll('#message-list img, #message-list script, #message-list b').length`); n != 0 {
 		t.Errorf("victor's message list holds %d elements made from message text", n)
+	}
+
+	// Nothing a script could steal: the session cookie is HttpOnly and the
+	// page keeps nothing in web storage.
+	if got := eval[string](victor, `document.cookie`); strings.Contains(got, "session") {
+		t.Errorf("document.cookie shows the session: %q", got)
+	}
+	if n := eval[int](victor, `localStorage.length + sessionStorage.length`); n != 0 {
+		t.Errorf("the page keeps %d items in web storage, want none", n)
+	}
+	// The page is served with a CSP that forbids inline script.
+	ctx, cancel := context.WithTimeout(victor.ctx, waitTimeout)
+	defer cancel()
+	res, err := chromedp.Run(ctx, chromedp.NavigateResponse(base+"/"))
+	if err != nil {
+		t.Fatalf("reloading: %v", err)
+	}
+	csp := ""
+	for k, v := range res.Headers {
+		if strings.EqualFold(k, "Content-Security-Policy") {
+			csp = fmt.Sprint(v)
+		}
+	}
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("the page's Content-Security-Policy is %q; want script-src 'self' and no unsafe-inline", csp)
 	}
 	for _, p := range []*page{mallory, victor} {
 		p.checkConsole()

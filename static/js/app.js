@@ -46,11 +46,23 @@ class App {
 
   async start() {
     this.bindUI();
+    this.boot(1000);
+  }
+
+  // boot asks the server who we are. While the server cannot be reached it
+  // says so and tries again, rather than showing a login form to someone
+  // who is logged in.
+  async boot(delay) {
     try {
       await this.enter(await api.me());
     } catch (err) {
-      if (err.status === 401) this.showLogin('');
-      else this.showLogin(err.message);
+      if (err.status === 401) {
+        this.showLogin('');
+        return;
+      }
+      const why = err.status === 0 ? 'Cannot reach the server.' : `The server answered: ${err.message}.`;
+      this.$('boot').textContent = `${why} Trying again…`;
+      setTimeout(() => this.boot(Math.min(delay * 2, 15000)), delay);
     }
   }
 
@@ -235,7 +247,9 @@ class App {
   }
 
   onMessage(ev) {
-    if (!this.rooms.has(ev.room)) this.rooms.set(ev.room, newRoom());
+    // Only members get a room's messages, and our own join event comes
+    // first, so an unknown room is one we have just left: ignore it.
+    if (!this.rooms.has(ev.room)) return;
     const key = `room:${ev.room}`;
     this.addEntry(key, { id: ev.id, kind: 'message', data: ev });
     if (!this.isMe(ev.from) && !this.isCurrent(key)) {
@@ -348,14 +362,15 @@ class App {
   async probeMembership(names) {
     const mine = [];
     const queue = names.slice(0, PROBE_LIMIT);
+    const epoch = this.epoch;
     const worker = async () => {
-      while (queue.length > 0) {
+      while (queue.length > 0 && epoch === this.epoch) {
         const name = queue.shift();
         try {
           const seq = this.presenceSeq;
           const res = await api.members(name);
           const members = (res && res.members) || [];
-          if (members.some((m) => this.isMe(m.username))) {
+          if (epoch === this.epoch && members.some((m) => this.isMe(m.username))) {
             mine.push(name);
             const room = newRoom();
             this.fillMembers(room, members, seq);
@@ -534,8 +549,13 @@ class App {
       }
     }
     const first = [...this.rooms.keys()].sort()[0];
-    if (first) this.go('room', first);
-    else this.openEmpty('');
+    if (first) {
+      // Replace, not push: Back should not land on a URL that redirects.
+      history.replaceState(null, '', `#/room/${encodeURIComponent(first)}`);
+      this.openView('room', first);
+    } else {
+      this.openEmpty('');
+    }
   }
 
   openEmpty(message) {
@@ -686,7 +706,7 @@ class App {
       const ev = view.kind === 'room'
         ? await api.sendRoom(view.name, text)
         : await api.sendUser(view.name, text);
-      area.value = '';
+      if (area.value === text) area.value = ''; // keep anything typed meanwhile
       this.composerError('');
       if (ev && ev.to !== undefined && ev.room === undefined) {
         // "@name text" in a room: the server made it a private message.

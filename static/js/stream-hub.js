@@ -43,6 +43,7 @@ export class StreamHub {
         this.close();
         this.lastId = '';
         this.wasLive = false;
+        this.user = '';
         this.open();
         break;
       case 'stop': // a logout: every tab goes back to the login form
