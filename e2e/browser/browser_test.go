@@ -26,6 +26,7 @@ func TestBrowser(t *testing.T) {
 	bin := buildServer(t)
 	srv := startServer(t, bin)
 
+	t.Run("ClientModules", func(t *testing.T) { testModules(t, browser, srv.url()) })
 	t.Run("ChatBetweenUsers", func(t *testing.T) { testChat(t, browser, srv.url()) })
 	t.Run("Sidebar", func(t *testing.T) { testSidebar(t, browser, srv.url()) })
 	t.Run("HTMLIsShownAsText", func(t *testing.T) { testHTMLIsText(t, browser, srv.url()) })
