@@ -295,6 +295,14 @@ func testScrollBack(t *testing.T, browser context.Context, base string) {
 			t.Fatalf("message %d is %q, want %q (out of order or duplicated)", i, s, want)
 		}
 	}
+
+	// Reading old messages, a new one does not yank the view down: a button
+	// offers to jump.
+	writer.send(t, "archive", "news while reading")
+	reader.waitMessage("news while reading")
+	reader.wait("the jump button", `!document.getElementById('jump-latest').hidden && document.getElementById('messages').scrollTop < 200`)
+	reader.click("the jump button", "#jump-latest")
+	reader.wait("the newest message in view", `(() => { const b = document.getElementById('messages'); return b.scrollHeight - b.scrollTop - b.clientHeight < 80 && document.getElementById('jump-latest').hidden; })()`)
 	reader.checkConsole()
 }
 

@@ -569,6 +569,7 @@ class App {
     empty.hidden = false;
     this.$('composer').hidden = true;
     this.$('composer-hint').textContent = '';
+    this.$('jump-latest').hidden = true;
     this.renderSidebar();
     this.renderMembers();
   }
@@ -620,9 +621,25 @@ class App {
     const i = tl.insert(entry);
     if (i < 0 || !this.current || this.current.key !== key) return;
     const box = this.$('messages');
-    const pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    const pinned = this.atBottom();
     this.insertNode(i, entry);
-    if (pinned || (entry.data && this.isMe(entry.data.from))) box.scrollTop = box.scrollHeight;
+    if (pinned || (entry.data && this.isMe(entry.data.from))) {
+      box.scrollTop = box.scrollHeight;
+    } else if (i === this.timelines.get(key).entries.length - 1) {
+      // Reading older messages: say that newer ones came, do not yank.
+      this.$('jump-latest').hidden = false;
+    }
+  }
+
+  atBottom() {
+    const box = this.$('messages');
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  }
+
+  jumpToLatest() {
+    const box = this.$('messages');
+    box.scrollTop = box.scrollHeight;
+    this.$('jump-latest').hidden = true;
   }
 
   insertNode(i, entry) {
@@ -634,8 +651,7 @@ class App {
     const list = this.$('message-list');
     list.replaceChildren(...tl.entries.map((e) => entryEl(e, this.me)));
     this.historyStatus(tl);
-    const box = this.$('messages');
-    box.scrollTop = box.scrollHeight;
+    this.jumpToLatest();
   }
 
   historyStatus(tl, text) {
@@ -689,6 +705,7 @@ class App {
   onScroll() {
     const box = this.$('messages');
     if (this.current && box.scrollTop < 120) this.loadPage(this.current.key, true);
+    if (this.atBottom()) this.$('jump-latest').hidden = true;
   }
 
   async send() {
@@ -852,6 +869,7 @@ class App {
       }
     });
     this.$('messages').addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.$('jump-latest').addEventListener('click', () => this.jumpToLatest());
     this.$('toggle-sidebar').addEventListener('click', () => this.togglePanel('sidebar'));
     this.$('toggle-members').addEventListener('click', () => this.togglePanel('members'));
     this.$('scrim').addEventListener('click', () => this.closePanels());

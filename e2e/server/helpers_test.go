@@ -1,0 +1,148 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ssechat/ssechat/internal/chattest"
+)
+
+// num parses a wire id; ids are decimal strings.
+func num(t testing.TB, id string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("id %q is not a decimal integer: %v", id, err)
+	}
+	return n
+}
+
+func isReady(f chattest.Frame) bool { return f.Kind == "ready" }
+
+// untilReady reads a (resumed) stream up to and including its ready event.
+func untilReady(s *chattest.Stream) []chattest.Frame { return s.Until(isReady) }
+
+// streamQuery opens c's stream resuming with the last_event_id query
+// parameter instead of the header, as scripts and first page loads do.
+func streamQuery(t testing.TB, base string, c *chattest.Client, last string) *chattest.Stream {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+"/api/stream?last_event_id="+url.QueryEscape(last), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	return chattest.OpenStream(t, req)
+}
+
+// resumeVia names the two ways a client says where it stopped.
+var resumeVia = []string{"header", "query"}
+
+// open resumes c's stream after last, by header or query parameter.
+func open(t testing.TB, base string, c *chattest.Client, via, last string) *chattest.Stream {
+	t.Helper()
+	if via == "query" {
+		return streamQuery(t, base, c, last)
+	}
+	return c.Stream(last)
+}
+
+// waitPresence waits until s sees user's presence become status. Tests use
+// it so that a presence change is committed before they go on, which makes
+// the expected backlog exact.
+func waitPresence(s *chattest.Stream, user, status string) chattest.Frame {
+	return s.Expect("presence", func(e chattest.Event) bool { return e.User == user && e.Status == status })
+}
+
+// post sends text as token's user to path (a room's or a user's messages)
+// and returns the acknowledged event. Unlike chattest's helpers it never
+// fails the test, so writer goroutines can call it and report errors.
+func post(ctx context.Context, base, token, path, text string) (chattest.Event, error) {
+	body, _ := json.Marshal(map[string]string{"text": text})
+	ctx, cancel := context.WithTimeout(ctx, chattest.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(body))
+	if err != nil {
+		return chattest.Event{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return chattest.Event{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return chattest.Event{}, err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return chattest.Event{}, fmt.Errorf("POST %s: status %d: %s", path, resp.StatusCode, data)
+	}
+	var e chattest.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return chattest.Event{}, fmt.Errorf("POST %s: %w", path, err)
+	}
+	return e, nil
+}
+
+// roomHistory pages back through all of room's messages and returns them
+// oldest first.
+func roomHistory(t testing.TB, c *chattest.Client, room string) []chattest.Event {
+	t.Helper()
+	var all []chattest.Event
+	before := ""
+	for {
+		var page struct{ Messages []chattest.Event }
+		path := "/api/rooms/" + room + "/messages?limit=500"
+		if before != "" {
+			path += "&before=" + before
+		}
+		c.MustDo("GET", path, nil, &page, 200)
+		all = append(page.Messages, all...)
+		if len(page.Messages) < 500 {
+			return all
+		}
+		before = page.Messages[0].ID
+	}
+}
+
+// checkIncreasing fails unless the ids of frames (ready excepted, which
+// repeats the position) strictly increase from after.
+func checkIncreasing(t testing.TB, after int64, frames []chattest.Frame) {
+	t.Helper()
+	prev := after
+	for _, f := range frames {
+		n := num(t, f.ID)
+		if n < prev || (n == prev && !isReady(f)) {
+			t.Fatalf("id %d of %s after %d: ids must increase (%s)", n, f.Kind, prev, chattest.Kinds(frames))
+		}
+		prev = n
+	}
+}
+
+// messageIDs lists the ids of the message and private frames.
+func messageIDs(frames []chattest.Frame) []string {
+	var out []string
+	for _, f := range frames {
+		if f.Kind == "message" || f.Kind == "private" {
+			out = append(out, f.ID)
+		}
+	}
+	return out
+}
+
+// within fails if d exceeded limit.
+func within(t testing.TB, what string, d, limit time.Duration) {
+	t.Helper()
+	if d > limit {
+		t.Fatalf("%s took %v, want at most %v", what, d, limit)
+	}
+}

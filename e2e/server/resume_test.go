@@ -1,0 +1,227 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/ssechat/ssechat/internal/chattest"
+)
+
+// A user who was away gets exactly what they missed, in order, then live
+// events, whether the position comes in the header or the query.
+func TestResumeAfterDisconnect(t *testing.T) {
+	for _, via := range resumeVia {
+		t.Run(via, func(t *testing.T) {
+			srv := chattest.Start(t)
+			alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
+			alice.Join("lobby")
+			bob.Join("lobby")
+			bobS := bob.Stream("")
+			bobS.Ready()
+			aliceS := alice.Stream("")
+			aliceS.Ready()
+			before := alice.Say("lobby", "before the lid closed")
+			last := aliceS.Expect("message", func(e chattest.Event) bool { return e.ID == before.ID }).ID
+			aliceS.Close()
+			offline := waitPresence(bobS, "alice", "offline")
+
+			var missed []chattest.Event
+			for i := range 20 {
+				missed = append(missed, bob.Say("lobby", fmt.Sprintf("while away %d", i)))
+			}
+			var private chattest.Event
+			bob.MustDo("POST", "/api/users/alice/messages", map[string]string{"text": "psst"}, &private, 201)
+			missed = append(missed, private)
+
+			resumed := open(t, srv.URL, alice, via, last)
+			frames := untilReady(resumed)
+			checkIncreasing(t, num(t, last), frames)
+			var got []chattest.Event
+			for _, f := range frames[:len(frames)-1] {
+				switch {
+				case f.Kind == "presence":
+					// Her own going offline happened after her position:
+					// live delivery would have sent it, so replay may.
+					if f.ID != offline.ID || f.Event != offline.Event {
+						t.Errorf("unexpected presence in backlog: %s", f.Data)
+					}
+				case f.ID != f.Event.ID:
+					t.Errorf("id line %s but JSON id %s", f.ID, f.Event.ID)
+				default:
+					got = append(got, f.Event)
+				}
+			}
+			if !slices.Equal(got, missed) {
+				t.Fatalf("resumed backlog:\n got %v\nwant %v", got, missed)
+			}
+			if ready := frames[len(frames)-1]; ready.ID != private.ID || ready.Event.User != "alice" {
+				t.Fatalf("ready %s %s, want id %s (the last replayed event)", ready.ID, ready.Data, private.ID)
+			}
+
+			// Live continues after the backlog, with nothing repeated.
+			after := bob.Say("lobby", "welcome back")
+			rest := resumed.Until(func(f chattest.Frame) bool { return f.ID == after.ID })
+			checkIncreasing(t, num(t, private.ID), rest)
+			for _, f := range rest[:len(rest)-1] {
+				if f.Kind != "presence" {
+					t.Fatalf("between ready and the live message: %s", chattest.Kinds(rest))
+				}
+			}
+		})
+	}
+}
+
+// Resuming while a publisher keeps posting: across many reconnects, the
+// messages a user reads are exactly the acknowledged ones, in order, with
+// no gap and no duplicate. Each connection catches up with everything
+// acknowledged when it opened (so live events arrive while the backlog is
+// replayed), reads a few live ones, and drops.
+func TestResumeWhilePublishing(t *testing.T) {
+	srv := chattest.Start(t)
+	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
+	alice.Join("lobby")
+	bob.Join("lobby")
+
+	var (
+		mu    sync.Mutex
+		acked []string
+		perr  error
+	)
+	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	lastAcked := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acked) == 0 {
+			return "0"
+		}
+		return acked[len(acked)-1]
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			e, err := post(ctx, srv.URL, bob.Token, "/api/rooms/lobby/messages", fmt.Sprintf("m%d", i))
+			mu.Lock()
+			if err != nil {
+				if ctx.Err() == nil {
+					perr = err
+				}
+				mu.Unlock()
+				return
+			}
+			acked = append(acked, e.ID)
+			mu.Unlock()
+		}
+	})
+	defer func() { stop(); wg.Wait() }()
+
+	first := alice.Stream("")
+	last := first.Ready()
+	first.Close()
+
+	const iterations = 40
+	var seen []string
+	prev := num(t, last)
+	for i := range iterations {
+		target := num(t, lastAcked())
+		s := open(t, srv.URL, alice, resumeVia[i%2], last)
+		live := 0
+		frames := s.Until(func(f chattest.Frame) bool {
+			if f.Kind == "message" && num(t, f.ID) > target {
+				live++
+			}
+			return live > i%5
+		})
+		s.Close()
+		if frames[0].Kind == "reset" {
+			t.Fatalf("iteration %d: reset %s", i, frames[0].Data)
+		}
+		checkIncreasing(t, prev, frames)
+		seen = append(seen, messageIDs(frames)...)
+		last = frames[len(frames)-1].ID
+		prev = num(t, last)
+		// Stay away while a few more messages are acknowledged.
+		more := ackedCount() + i%13
+		chattest.Eventually(t, "more acknowledged messages", func() bool { return ackedCount() >= more })
+	}
+	stop()
+	wg.Wait()
+	if perr != nil {
+		t.Fatalf("publisher: %v", perr)
+	}
+	final := lastAcked()
+	s := alice.Stream(last)
+	frames := s.Until(func(f chattest.Frame) bool { return f.ID == final })
+	checkIncreasing(t, prev, frames)
+	seen = append(seen, messageIDs(frames)...)
+
+	if !slices.Equal(seen, acked) {
+		t.Fatalf("alice read %d messages, %d were acknowledged; first difference at %d",
+			len(seen), len(acked), firstDiff(seen, acked))
+	}
+	var history []string
+	for _, e := range roomHistory(t, alice, "lobby") {
+		history = append(history, e.ID)
+	}
+	if !slices.Equal(history, acked) {
+		t.Fatalf("history has %d messages, %d were acknowledged; first difference at %d",
+			len(history), len(acked), firstDiff(history, acked))
+	}
+	t.Logf("%d messages over %d reconnects", len(acked), iterations+1)
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// A user who leaves a room while disconnected gets that room's events up to
+// and including their own leave, and nothing of it afterwards; their private
+// messages keep coming.
+func TestResumeAcrossLeave(t *testing.T) {
+	srv := chattest.Start(t)
+	alice, bob, carol := srv.Login(t, "alice"), srv.Login(t, "bob"), srv.Login(t, "carol")
+	alice.Join("lobby")
+	bob.Join("lobby")
+	bobS := bob.Stream("")
+	bobS.Ready()
+	aliceS := alice.Stream("")
+	last := aliceS.Ready()
+	aliceS.Close()
+	waitPresence(bobS, "alice", "offline")
+
+	m1 := bob.Say("lobby", "one")
+	m2 := bob.Say("lobby", "two")
+	var p1, p2 chattest.Event
+	bob.MustDo("POST", "/api/users/alice/messages", map[string]string{"text": "p1"}, &p1, 201)
+	alice.MustDo("POST", "/api/rooms/lobby/leave", nil, nil, 204)
+	leave := bobS.Expect("leave", func(e chattest.Event) bool { return e.User == "alice" })
+	bob.Say("lobby", "after she left")
+	carol.Join("lobby")
+	bob.MustDo("POST", "/api/users/alice/messages", map[string]string{"text": "p2"}, &p2, 201)
+
+	frames := untilReady(alice.Stream(last))
+	checkIncreasing(t, num(t, last), frames)
+	var got []string
+	for _, f := range frames[:len(frames)-1] {
+		if f.Kind != "presence" {
+			got = append(got, f.Kind+"#"+f.ID)
+		}
+	}
+	want := []string{"message#" + m1.ID, "message#" + m2.ID, "private#" + p1.ID, "leave#" + leave.ID, "private#" + p2.ID}
+	if !slices.Equal(got, want) {
+		t.Fatalf("backlog across the leave:\n got %v\nwant %v", got, want)
+	}
+	for _, f := range frames {
+		if f.Kind == "presence" && f.Event.User != "alice" {
+			t.Fatalf("presence of %s after she left the only room they shared: %s", f.Event.User, chattest.Kinds(frames))
+		}
+	}
+}
