@@ -9,7 +9,7 @@ import (
 	"github.com/ssechat/ssechat/chat"
 )
 
-const eventColumns = `id, kind, room, sender, recipient, subject, text, status, ts_ms`
+const eventColumns = `id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms`
 
 // Append writes events to the log in one transaction, in order, and returns
 // them with their ids. Join and leave events also open and close the user's
@@ -22,8 +22,8 @@ func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, 
 		return nil, fmt.Errorf("append: begin: %w", err)
 	}
 	defer tx.Rollback()
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO events (kind, room, sender, recipient, subject, text, status, ts_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO events (kind, room, sender, recipient, subject, text, status, members, online, ts_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("append: prepare: %w", err)
 	}
@@ -31,7 +31,7 @@ func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, 
 	out := make([]chat.Event, len(events))
 	for i, e := range events {
 		res, err := insert.ExecContext(ctx, string(e.Kind), null(e.Room), null(e.From), null(e.To),
-			null(e.User), null(e.Text), null(e.Status), e.TS.UnixMilli())
+			null(e.User), null(e.Text), null(e.Status), e.Members, e.Online, e.TS.UnixMilli())
 		if err != nil {
 			return nil, fmt.Errorf("append: insert event: %w", err)
 		}
@@ -243,14 +243,16 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]chat.Ev
 			e                                          chat.Event
 			kind                                       string
 			room, sender, recipient, subj, text, state sql.NullString
+			members, online                            sql.NullInt64
 			ts                                         int64
 		)
-		if err := rows.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &ts); err != nil {
+		if err := rows.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("scan event: %w", err)
 		}
 		e.Kind, e.Room, e.From, e.To, e.User, e.Text, e.Status = chat.Kind(kind), room.String,
 			sender.String, recipient.String, subj.String, text.String, state.String
+		e.Members, e.Online = int(members.Int64), int(online.Int64)
 		e.TS = time.UnixMilli(ts).UTC()
 		out = append(out, e)
 	}
