@@ -23,7 +23,6 @@ class App {
     this.conn = 'idle';
     const prefer = new URLSearchParams(location.search).get('transport') || '';
     this.transport = connectStream((m) => this.onStream(m), prefer);
-    this.doc.body.dataset.transport = this.transport.kind;
   }
 
   resetState() {
@@ -170,6 +169,9 @@ class App {
 
   onStream(msg) {
     switch (msg.type) {
+      case 'transport':
+        this.doc.body.dataset.transport = msg.kind;
+        break;
       case 'status':
         this.setConn(msg.state);
         if (msg.user && this.me && !this.isMe(msg.user)) {

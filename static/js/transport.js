@@ -3,29 +3,73 @@
 // elect a leader with the Web Locks API and relay over a BroadcastChannel;
 // failing both, the tab runs the stream itself.
 //
-// onMessage receives {type:'status',state,user}, {type:'event',kind,data}
-// and {type:'signed-out'}. The returned object has send(cmd) with cmd one of
-// start | restart | stop | hello, and close().
+// onMessage receives {type:'transport',kind}, {type:'status',state,user},
+// {type:'event',kind,data} and {type:'signed-out'}. The returned object has
+// send(cmd) with cmd one of start | restart | stop | hello, and close().
 import { StreamHub } from './stream-hub.js';
 
+const WORKER_GREETING_MS = 5000;
+
 export function connectStream(onMessage, prefer = '') {
+  const t = {
+    inner: null,
+    started: false, // a tab asked for the stream: a fallback must ask again
+    send(cmd) {
+      if (cmd === 'start' || cmd === 'restart') t.started = true;
+      if (cmd === 'stop') t.started = false;
+      t.inner.send(cmd);
+    },
+    close() {
+      t.inner.close();
+    },
+  };
+  const use = (inner) => {
+    t.inner = inner;
+    onMessage({ type: 'transport', kind: inner.kind });
+  };
+  // A browser with SharedWorker but without module workers (or a worker
+  // script that fails to load) reports an error on the worker: fall back.
+  const fallback = () => {
+    use(withoutWorker(onMessage, prefer));
+    if (t.started) t.inner.send('start');
+  };
   if (prefer !== 'leader' && prefer !== 'direct' && typeof SharedWorker === 'function') {
     try {
-      return viaSharedWorker(onMessage);
+      use(viaSharedWorker(onMessage, fallback));
+      return t;
     } catch {
       // fall through to the next way
     }
   }
+  use(withoutWorker(onMessage, prefer));
+  return t;
+}
+
+function withoutWorker(onMessage, prefer) {
   if (prefer !== 'direct' && typeof BroadcastChannel === 'function' && navigator.locks) {
     return viaLeader(onMessage);
   }
   return direct(onMessage);
 }
 
-function viaSharedWorker(onMessage) {
+function viaSharedWorker(onMessage, onFail) {
   const worker = new SharedWorker('/js/stream-worker.js', { type: 'module', name: 'ssechat-stream' });
   const port = worker.port;
-  port.onmessage = (e) => onMessage(e.data);
+  let failed = false;
+  const fail = () => {
+    if (failed) return;
+    failed = true;
+    port.close();
+    onFail();
+  };
+  worker.addEventListener('error', fail);
+  // The worker greets every new port at once. A tab that connects while a
+  // broken worker is still starting gets no error event, only silence.
+  const silence = setTimeout(fail, WORKER_GREETING_MS);
+  port.onmessage = (e) => {
+    clearTimeout(silence);
+    if (!failed) onMessage(e.data);
+  };
   port.start();
   return {
     kind: 'shared-worker',
