@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ssechat/ssechat/internal/chattest"
@@ -23,6 +25,7 @@ func TestResumeAfterDisconnect(t *testing.T) {
 			bobS.Ready()
 			aliceS := alice.Stream("")
 			aliceS.Ready()
+			waitPresence(aliceS, "alice", "online")
 			before := alice.Say("lobby", "before the lid closed")
 			last := aliceS.Expect("message", func(e chattest.Event) bool { return e.ID == before.ID }).ID
 			aliceS.Close()
@@ -74,59 +77,64 @@ func TestResumeAfterDisconnect(t *testing.T) {
 	}
 }
 
-// Resuming while a publisher keeps posting: across many reconnects, the
-// messages a user reads are exactly the acknowledged ones, in order, with
+// Resuming while publishers keep posting: across many reconnects, the
+// messages a user reads are exactly the acknowledged ones, in id order, with
 // no gap and no duplicate. Each connection catches up with everything
 // acknowledged when it opened (so live events arrive while the backlog is
-// replayed), reads a few live ones, and drops.
+// replayed), reads a few live ones, and drops. Three publishers make the
+// appender commit batches, so live events come in bursts.
 func TestResumeWhilePublishing(t *testing.T) {
 	srv := chattest.Start(t)
-	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
+	alice := srv.Login(t, "alice")
 	alice.Join("lobby")
-	bob.Join("lobby")
+	var writers []*chattest.Client
+	for _, name := range []string{"bob", "carol", "dave"} {
+		w := srv.Login(t, name)
+		w.Join("lobby")
+		writers = append(writers, w)
+	}
 
 	var (
 		mu    sync.Mutex
-		acked []string
+		acked []int64
+		top   int64 // the highest acknowledged id
 		perr  error
 	)
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-	lastAcked := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(acked) == 0 {
-			return "0"
-		}
-		return acked[len(acked)-1]
-	}
-	ctx, stop := context.WithCancel(context.Background())
+	highest := func() int64 { mu.Lock(); defer mu.Unlock(); return top }
+	// Publishers are stopped by a flag, not by cancelling their requests:
+	// a cancelled POST may be committed without being acknowledged.
+	var stopping atomic.Bool
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ctx.Err() == nil; i++ {
-			e, err := post(ctx, srv.URL, bob.Token, "/api/rooms/lobby/messages", fmt.Sprintf("m%d", i))
-			mu.Lock()
-			if err != nil {
-				if ctx.Err() == nil {
+	for _, w := range writers {
+		wg.Go(func() {
+			for i := 0; !stopping.Load(); i++ {
+				e, err := post(context.Background(), srv.URL, w.Token, "/api/rooms/lobby/messages", fmt.Sprintf("%s %d", w.Name, i))
+				mu.Lock()
+				if err != nil {
 					perr = err
+					mu.Unlock()
+					return
 				}
+				n, _ := strconv.ParseInt(e.ID, 10, 64)
+				acked = append(acked, n)
+				top = max(top, n)
 				mu.Unlock()
-				return
 			}
-			acked = append(acked, e.ID)
-			mu.Unlock()
-		}
-	})
-	defer func() { stop(); wg.Wait() }()
+		})
+	}
+	stop := func() { stopping.Store(true); wg.Wait() }
+	defer stop()
 
 	first := alice.Stream("")
 	last := first.Ready()
 	first.Close()
 
-	const iterations = 40
-	var seen []string
+	const iterations = 30
+	var seen []int64
 	prev := num(t, last)
 	for i := range iterations {
-		target := num(t, lastAcked())
+		target := highest()
 		s := open(t, srv.URL, alice, resumeVia[i%2], last)
 		live := 0
 		frames := s.Until(func(f chattest.Frame) bool {
@@ -140,7 +148,9 @@ func TestResumeWhilePublishing(t *testing.T) {
 			t.Fatalf("iteration %d: reset %s", i, frames[0].Data)
 		}
 		checkIncreasing(t, prev, frames)
-		seen = append(seen, messageIDs(frames)...)
+		for _, id := range messageIDs(frames) {
+			seen = append(seen, num(t, id))
+		}
 		last = frames[len(frames)-1].ID
 		prev = num(t, last)
 		// Stay away while a few more messages are acknowledged.
@@ -148,23 +158,25 @@ func TestResumeWhilePublishing(t *testing.T) {
 		chattest.Eventually(t, "more acknowledged messages", func() bool { return ackedCount() >= more })
 	}
 	stop()
-	wg.Wait()
 	if perr != nil {
 		t.Fatalf("publisher: %v", perr)
 	}
-	final := lastAcked()
+	slices.Sort(acked)
+	final := strconv.FormatInt(acked[len(acked)-1], 10)
 	s := alice.Stream(last)
 	frames := s.Until(func(f chattest.Frame) bool { return f.ID == final })
 	checkIncreasing(t, prev, frames)
-	seen = append(seen, messageIDs(frames)...)
+	for _, id := range messageIDs(frames) {
+		seen = append(seen, num(t, id))
+	}
 
 	if !slices.Equal(seen, acked) {
 		t.Fatalf("alice read %d messages, %d were acknowledged; first difference at %d",
 			len(seen), len(acked), firstDiff(seen, acked))
 	}
-	var history []string
+	var history []int64
 	for _, e := range roomHistory(t, alice, "lobby") {
-		history = append(history, e.ID)
+		history = append(history, num(t, e.ID))
 	}
 	if !slices.Equal(history, acked) {
 		t.Fatalf("history has %d messages, %d were acknowledged; first difference at %d",
@@ -173,7 +185,7 @@ func TestResumeWhilePublishing(t *testing.T) {
 	t.Logf("%d messages over %d reconnects", len(acked), iterations+1)
 }
 
-func firstDiff(a, b []string) int {
+func firstDiff(a, b []int64) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
@@ -193,7 +205,10 @@ func TestResumeAcrossLeave(t *testing.T) {
 	bobS := bob.Stream("")
 	bobS.Ready()
 	aliceS := alice.Stream("")
-	last := aliceS.Ready()
+	aliceS.Ready()
+	// Wait for her own online notice: it is her position, and closing
+	// before it is committed would publish no presence at all.
+	last := waitPresence(aliceS, "alice", "online").ID
 	aliceS.Close()
 	waitPresence(bobS, "alice", "offline")
 
