@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 
