@@ -11,6 +11,7 @@ const MAX_TEXT = 4000; // code points, as the server counts
 const NAME_RE = /^[A-Za-z0-9_-]{1,32}$/;
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const PROBE_LIMIT = 200; // rooms to probe for membership when /api/me has no list
+const KEEP = 1500; // entries a timeline keeps while its reader is at the newest end
 
 const lower = (s) => String(s || '').toLowerCase();
 
@@ -621,13 +622,26 @@ class App {
     const tl = this.timelines.get(key);
     if (!tl) return;
     const i = tl.insert(entry);
-    if (i < 0 || !this.current || this.current.key !== key) return;
+    if (i < 0) return;
+    const shown = this.current && this.current.key === key;
+    const pinned = shown && this.atBottom();
+    if (tl.entries.length > KEEP + 100 && (!shown || pinned)) {
+      // Drop the oldest hundred; nobody is looking at them.
+      const n = tl.trimOldest(tl.entries.length - KEEP);
+      if (shown) {
+        const list = this.$('message-list');
+        for (let k = 0; k < n && list.firstChild; k++) list.firstChild.remove();
+        this.historyStatus(tl);
+      }
+    }
+    if (!shown) return;
+    const at = tl.entries.indexOf(entry);
+    if (at < 0) return; // an old event, trimmed at once
     const box = this.$('messages');
-    const pinned = this.atBottom();
-    this.insertNode(i, entry);
+    this.insertNode(at, entry);
     if (pinned || (entry.data && this.isMe(entry.data.from))) {
       box.scrollTop = box.scrollHeight;
-    } else if (i === this.timelines.get(key).entries.length - 1) {
+    } else if (tl.entries[tl.entries.length - 1] === entry) {
       // Reading older messages: say that newer ones came, do not yank.
       this.$('jump-latest').hidden = false;
     }

@@ -40,6 +40,15 @@ export class Timeline {
     return '';
   }
 
+  // trimOldest forgets the n oldest entries (a long-open tab must not grow
+  // without bound); scrolling back loads them again from history.
+  trimOldest(n) {
+    const gone = this.entries.splice(0, n);
+    for (const e of gone) this.keys.delete(`${e.kind}:${e.id}`);
+    if (gone.length > 0) this.hasMore = true;
+    return gone.length;
+  }
+
   clear() {
     this.entries = [];
     this.keys.clear();
