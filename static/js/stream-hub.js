@@ -62,6 +62,16 @@ export class StreamHub {
     }
   }
 
+  // kick retries at once after the device got its network back, instead
+  // of sleeping out a back-off that grew while it was offline.
+  kick() {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = 0;
+    this.delay = MIN_DELAY_MS;
+    this.retry();
+  }
+
   close() {
     if (this.timer) clearTimeout(this.timer);
     this.timer = 0;

@@ -9,6 +9,8 @@ const hub = new StreamHub((msg) => {
   for (const port of ports) port.postMessage(msg);
 });
 
+self.addEventListener('online', () => hub.kick());
+
 self.addEventListener('connect', (e) => {
   const port = e.ports[0];
   ports.add(port);

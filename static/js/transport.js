@@ -104,6 +104,7 @@ function viaLeader(onMessage) {
       seen(msg);
       channel.postMessage(msg);
     }, lastId);
+    window.addEventListener('online', () => hub.kick());
     // A new leader of logged-in tabs reconnects at once; otherwise it waits
     // for a tab to log in.
     if (user || lastId) hub.command('start');
@@ -117,5 +118,6 @@ function viaLeader(onMessage) {
 
 function direct(onMessage) {
   const hub = new StreamHub(onMessage);
+  window.addEventListener('online', () => hub.kick());
   return { kind: 'direct', send: (cmd) => hub.command(cmd), close: () => hub.close() };
 }
