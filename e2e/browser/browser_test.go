@@ -167,6 +167,13 @@ func testSidebar(t *testing.T, browser context.Context, base string) {
 		}
 	}
 
+	// The join field suggests rooms we are not in.
+	if err := walt.do(context.Background(), "POST", "/api/rooms/three/join", nil, nil); err != nil {
+		t.Fatalf("walt joining three: %v", err)
+	}
+	una.do("focusing the join field", chromedp.Focus(chromedp.ID("join-room")))
+	una.wait("#three suggested, #one not", `!!document.querySelector('#room-suggestions option[value="three"]') && !document.querySelector('#room-suggestions option[value="one"]')`)
+
 	// A private message: unread until opened.
 	if err := walt.do(context.Background(), "POST", "/api/users/una/messages", map[string]string{"text": "psst"}, nil); err != nil {
 		t.Fatalf("walt writing to una: %v", err)

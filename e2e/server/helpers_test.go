@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -145,4 +147,10 @@ func within(t testing.TB, what string, d, limit time.Duration) {
 	if d > limit {
 		t.Fatalf("%s took %v, want at most %v", what, d, limit)
 	}
+}
+
+// repoRoot is the module's directory, found from this source file.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }

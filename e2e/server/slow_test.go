@@ -4,18 +4,26 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ssechat/ssechat/app"
 	"github.com/ssechat/ssechat/broker"
 	"github.com/ssechat/ssechat/internal/chattest"
 )
@@ -23,11 +31,22 @@ import (
 // One client stops reading; the others keep receiving every message on
 // time, the stalled connection is cut off and counted, and when its user
 // comes back with Last-Event-ID it catches up exactly.
+//
+// Messages go out in concurrent bursts so that the stalled connection's
+// queue overflows long before its write deadline: that is the path where
+// the broker itself cuts a connection off (the deadline is the other).
 func TestSlowConsumerIsCutOffAndCatchesUp(t *testing.T) {
-	const writeTimeout = time.Second
-	srv := chattest.Start(t, chattest.WithBroker(broker.Config{StreamBuffer: 8, WriteTimeout: writeTimeout}))
-	sam, alice, bob, pat := srv.Login(t, "sam"), srv.Login(t, "alice"), srv.Login(t, "bob"), srv.Login(t, "pat")
-	for _, c := range []*chattest.Client{sam, alice, bob, pat} {
+	// A burst takes ~50 ms under -race on 2 cores and sam's queue (8 + the
+	// library's 64) overflows within ~10 bursts: 2 s keeps the deadline
+	// well out of the way on a slower machine.
+	const writeTimeout = 2 * time.Second
+	srv := startSmallBuffers(t, broker.Config{StreamBuffer: 8, WriteTimeout: writeTimeout})
+	sam, alice, bob := srv.Login(t, "sam"), srv.Login(t, "alice"), srv.Login(t, "bob")
+	var writers []*chattest.Client
+	for i := range 8 {
+		writers = append(writers, srv.Login(t, fmt.Sprintf("writer%d", i)))
+	}
+	for _, c := range append([]*chattest.Client{sam, alice, bob}, writers...) {
 		c.Join("lobby")
 	}
 	fast := []*chattest.Stream{alice.Stream(""), bob.Stream("")}
@@ -37,62 +56,95 @@ func TestSlowConsumerIsCutOffAndCatchesUp(t *testing.T) {
 	stalled := openStalled(t, srv.URL, sam.Token)
 	waitPresence(fast[0], "sam", "online")
 
-	// Big messages fill the kernel buffers between the server and sam
-	// quickly; then his connection's queue, then he is cut off.
+	// Big messages fill the small kernel buffers between the server and sam
+	// quickly, then his connection's queue; then he is cut off (counted, and
+	// his going offline reaches the others once his blocked write gives up).
 	filler := strings.Repeat("x", 3900)
-	var acked []string
-	got := make([][]string, len(fast))
+	var acked []int64
+	got := make([][]int64, len(fast))
 	var worst time.Duration
-	extra := -1 // messages still to send once sam was cut off
-	for i := 0; extra != 0; i++ {
-		if i == 2000 {
-			t.Fatalf("sam was not cut off after %d messages of 4 KB", i)
+	samGone, extra := false, 2 // bursts still to send once sam is cut off
+	for i := 0; extra > 0; i++ {
+		if i == 200 {
+			t.Fatalf("sam was not cut off after %d bursts", i)
 		}
-		e := pat.Say("lobby", fmt.Sprintf("%d %s", i, filler))
-		sent := time.Now()
-		acked = append(acked, e.ID)
+		start := time.Now()
+		ids, err := burst(srv.URL, writers, fmt.Sprintf("burst %d %s", i, filler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, ids...)
+		top := strconv.FormatInt(ids[len(ids)-1], 10)
 		for k, s := range fast {
-			frames := s.Until(func(f chattest.Frame) bool { return f.ID == e.ID })
-			worst = max(worst, time.Since(sent))
-			got[k] = append(got[k], messageIDs(frames)...)
+			frames := s.Until(func(f chattest.Frame) bool { return f.ID == top })
+			worst = max(worst, time.Since(start))
+			for _, f := range frames {
+				switch {
+				case f.Kind == "message":
+					got[k] = append(got[k], num(t, f.ID))
+				case k == 0 && f.Kind == "presence" && f.Event.User == "sam" && f.Event.Status == "offline":
+					samGone = true
+				}
+			}
 		}
-		switch {
-		case extra > 0:
+		if samGone || srv.App.Broker().Kicked() > 0 {
 			extra--
-		case extra < 0 && srv.App.Broker().Kicked() > 0:
-			extra = 10
 		}
 	}
-	t.Logf("sam cut off after %d messages; slowest delivery to the others %v", len(acked)-10, worst)
+	t.Logf("sam cut off after %d messages; slowest burst of %d took %v to reach the others", len(acked), len(writers), worst)
 	for k := range fast {
 		if !slices.Equal(got[k], acked) {
 			t.Fatalf("reader %d got %d messages, %d were sent", k, len(got[k]), len(acked))
 		}
 	}
-	// Had sam's stall held up the fan-out, someone would have waited for
+	// Had sam's stall held up the fan-out, a burst would have waited for
 	// his write deadline.
-	within(t, "the slowest delivery to a reading client", worst, writeTimeout/2)
+	within(t, "a burst's delivery to the reading clients", worst, writeTimeout/2)
 	if k := srv.App.Broker().Kicked(); k != 1 {
-		t.Fatalf("%d connections cut off, want exactly sam's", k)
+		t.Fatalf("%d connections counted as cut off, want exactly sam's", k)
 	}
 
 	// What reached sam before the cut, then what a resume adds.
 	received := stalled.drain(t)
-	last := received[len(received)-1].ID
 	if received[0].Kind != "ready" {
 		t.Fatalf("sam's stream began with %s", received[0].Kind)
 	}
-	resumed := sam.Stream(last)
-	frames := resumed.Until(func(f chattest.Frame) bool { return f.ID == acked[len(acked)-1] })
+	last := received[len(received)-1].ID
+	final := strconv.FormatInt(acked[len(acked)-1], 10)
+	frames := sam.Stream(last).Until(func(f chattest.Frame) bool { return f.ID == final })
 	if frames[0].Kind == "reset" {
 		t.Fatalf("sam's resume from %s reset: %s", last, frames[0].Data)
 	}
 	checkIncreasing(t, num(t, last), frames)
-	all := append(messageIDs(received), messageIDs(frames)...)
+	var all []int64
+	for _, id := range append(messageIDs(received), messageIDs(frames)...) {
+		all = append(all, num(t, id))
+	}
+	t.Logf("sam read %d messages before the cut, %d on resuming", len(messageIDs(received)), len(messageIDs(frames)))
 	if !slices.Equal(all, acked) {
 		t.Fatalf("sam read %d messages before the cut and %d after resuming from %s; %d were sent",
 			len(messageIDs(received)), len(messageIDs(frames)), last, len(acked))
 	}
+}
+
+// burst posts text to the lobby once per writer, all at once, and returns
+// the acknowledged ids in order.
+func burst(base string, writers []*chattest.Client, text string) ([]int64, error) {
+	ids := make([]int64, len(writers))
+	errs := make([]error, len(writers))
+	var wg sync.WaitGroup
+	for i, w := range writers {
+		wg.Go(func() {
+			e, err := post(context.Background(), base, w.Token, "/api/rooms/lobby/messages", text)
+			if err == nil {
+				ids[i], err = strconv.ParseInt(e.ID, 10, 64)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	slices.Sort(ids)
+	return ids, errors.Join(errs...)
 }
 
 // stalledStream is a stream whose client sent its request and then stopped
@@ -192,4 +244,82 @@ func parseFrames(body string) []chattest.Frame {
 		f.Data = strings.Join(data, "\n")
 		out = append(out, f)
 	}
+}
+
+// A reader that stalls while its queue still has room is cut off by the
+// write deadline instead; that too is a slow consumer, and it is counted.
+func TestStalledReaderIsCutOffByWriteDeadline(t *testing.T) {
+	const writeTimeout = time.Second
+	// A queue far longer than the deadline lets messages arrive.
+	srv := startSmallBuffers(t, broker.Config{StreamBuffer: 4096, WriteTimeout: writeTimeout})
+	sam, alice, pat := srv.Login(t, "sam"), srv.Login(t, "alice"), srv.Login(t, "pat")
+	for _, c := range []*chattest.Client{sam, alice, pat} {
+		c.Join("lobby")
+	}
+	aliceS := alice.Stream("")
+	aliceS.Ready()
+	stalled := openStalled(t, srv.URL, sam.Token)
+	waitPresence(aliceS, "sam", "online")
+
+	filler := strings.Repeat("x", 3900)
+	start := time.Now()
+	for i := 0; ; i++ {
+		if time.Since(start) > 20*writeTimeout {
+			t.Fatalf("sam still connected after %d messages in %v", i, time.Since(start))
+		}
+		e := pat.Say("lobby", fmt.Sprintf("%d %s", i, filler))
+		frames := aliceS.Until(func(f chattest.Frame) bool { return f.ID == e.ID })
+		if slices.ContainsFunc(frames, func(f chattest.Frame) bool {
+			return f.Kind == "presence" && f.Event.User == "sam" && f.Event.Status == "offline"
+		}) {
+			t.Logf("sam cut off after %d messages, %v", i+1, time.Since(start))
+			break
+		}
+	}
+	stalled.drain(t)
+	if k := srv.App.Broker().Kicked(); k != 1 {
+		t.Fatalf("sam's connection was closed by its write deadline but %d connections were counted as cut off", k)
+	}
+}
+
+// startSmallBuffers is chattest.Start with small kernel send buffers on
+// the server's connections: otherwise Linux lets a few megabytes pile up
+// for a reader that stopped, and a test must push them all through before
+// the server notices.
+func startSmallBuffers(t *testing.T, cfg broker.Config) *chattest.Server {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "chat.db")
+	a, err := app.New(context.Background(), app.Config{
+		DB:           db,
+		PasswordCost: 4,
+		Broker:       cfg,
+		Static:       os.DirFS(filepath.Join(repoRoot(), "static")),
+		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(a.Handler())
+	hs.Listener = smallBufferListener{hs.Listener}
+	hs.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), chattest.Timeout)
+		defer cancel()
+		_ = a.Broker().Shutdown(ctx)
+		hs.CloseClientConnections()
+		hs.Close()
+		_ = a.Close()
+	})
+	return &chattest.Server{URL: hs.URL, App: a, DB: db}
+}
+
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		// Setting it turns Linux's send buffer autotuning off.
+		_ = tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
 }

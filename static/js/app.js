@@ -462,6 +462,27 @@ class App {
     }
   }
 
+  // suggestRooms offers the server's rooms we are not in, when the join
+  // field gets focus.
+  async suggestRooms() {
+    let list;
+    try {
+      const res = await api.rooms();
+      list = (res && res.rooms) || [];
+    } catch {
+      return; // suggestions are a nicety
+    }
+    const options = list
+      .map((r) => (typeof r === 'string' ? { room: r } : r))
+      .filter((r) => r.room && !this.rooms.has(r.room))
+      .sort((a, b) => (b.members || 0) - (a.members || 0))
+      .slice(0, 50)
+      .map((r) => el('option', {
+        attrs: { value: r.room, label: r.members ? `${r.members} member${r.members === 1 ? '' : 's'}` : null },
+      }));
+    this.$('room-suggestions').replaceChildren(...options);
+  }
+
   async leaveRoom(name) {
     try {
       await api.leave(name);
@@ -866,6 +887,7 @@ class App {
       e.preventDefault();
       this.joinRoom(this.$('join-room').value);
     });
+    this.$('join-room').addEventListener('focus', () => this.suggestRooms());
     this.$('dm-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.openDM(this.$('dm-user').value);
