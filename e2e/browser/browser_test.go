@@ -37,6 +37,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("LeaderTabsWithoutSharedWorker", func(t *testing.T) { testLeaderTabs(t, browser, srv.url()) })
 	t.Run("ResumeAfterNetworkDrop", func(t *testing.T) { testResume(t, browser, srv) })
 	t.Run("ResetWhenTooFarBehind", func(t *testing.T) { testReset(t, browser, bin) })
+	t.Run("LargeRoomCounts", func(t *testing.T) { testLargeRoom(t, browser, bin) })
 	// Last: it kills the server.
 	t.Run("ReconnectAfterRestart", func(t *testing.T) { testRestart(t, browser, srv) })
 }

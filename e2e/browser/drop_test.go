@@ -182,3 +182,23 @@ func testReset(t *testing.T, browser context.Context, bin string) {
 	}
 	uma.checkConsole()
 }
+
+// testLargeRoom: above --large-room members the server sends counts instead
+// of per-user notices; the page shows them.
+func testLargeRoom(t *testing.T, browser context.Context, bin string) {
+	srv := startServer(t, bin, "--large-room", "2")
+	lars := newUser(t, browser, srv.url(), "lars")
+	lars.login("lars", "lars-password")
+	lars.join("big")
+	for _, name := range []string{"ann", "ben", "cal"} {
+		c := login(t, srv.url(), name, name+"-password")
+		if err := c.do(context.Background(), "POST", "/api/rooms/big/join", nil, nil); err != nil {
+			t.Fatalf("%s joining: %v", name, err)
+		}
+	}
+	// The three have no stream open: lars is the only one online.
+	lars.wait("the counts in the members title", `document.getElementById('members-title').textContent === 'Members (4, 1 online)'`)
+	lars.say("hello, big room")
+	lars.waitMessage("hello, big room")
+	lars.checkConsole()
+}

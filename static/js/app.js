@@ -244,8 +244,25 @@ class App {
       case 'presence':
         this.onPresence(data);
         break;
+      case 'members':
+        this.onCounts(data);
+        break;
       default:
         break;
+    }
+  }
+
+  // onCounts: a room too large for per-user notices sends its member and
+  // online counts instead, at most once a second. The list itself is
+  // refreshed now and then while the room is open.
+  onCounts(ev) {
+    const room = this.rooms.get(ev.room);
+    if (!room) return;
+    room.count = ev.members;
+    room.onlineCount = ev.online;
+    if (this.current && this.current.kind === 'room' && this.current.name === ev.room) {
+      if (Date.now() - (room.listedAt || 0) > 30000) this.refreshMembers(ev.room);
+      else this.renderMembers();
     }
   }
 
@@ -286,6 +303,11 @@ class App {
     }
     const room = this.rooms.get(ev.room);
     if (!room) return;
+    if (!this.isMe(ev.user)) {
+      // Notices about others: the room is small (again), its list is the truth.
+      room.count = null;
+      room.onlineCount = null;
+    }
     if (kind === 'join') {
       // A join carries no online flag; someone who just joined is almost
       // surely online, and the refresh below settles it.
@@ -432,6 +454,7 @@ class App {
       const res = await api.members(name);
       const room = this.rooms.get(name);
       if (epoch !== this.epoch || !room) return;
+      room.listedAt = Date.now();
       this.fillMembers(room, (res && res.members) || [], seq);
       this.renderMembers();
       this.renderSidebar();
@@ -453,6 +476,8 @@ class App {
       const room = res.room || name;
       const entry = this.rooms.get(room) || newRoom();
       this.fillMembers(entry, res.members || [], seq);
+      // A large room answers with its count and an empty list.
+      if (typeof res.count === 'number' && (res.members || []).length === 0 && res.count > 0) entry.count = res.count;
       this.rooms.set(room, entry);
       this.$('join-room').value = '';
       this.renderSidebar();
@@ -833,7 +858,11 @@ class App {
     if (cur.kind === 'room') {
       const room = this.rooms.get(cur.name);
       members = room ? [...room.members.values()] : [];
-      this.$('members-title').textContent = `Members (${members.length})`;
+      // A large room's counts come from `members` events; its list (and its
+      // dots, without presence notices) only as fresh as the last refresh.
+      const count = room && typeof room.count === 'number' ? room.count : members.length;
+      const online = room && typeof room.onlineCount === 'number' ? `, ${room.onlineCount} online` : '';
+      this.$('members-title').textContent = `Members (${count}${online})`;
     } else {
       const other = cur.name;
       members = [
@@ -938,7 +967,7 @@ class App {
 }
 
 function newRoom() {
-  return { members: new Map(), unread: 0, mentioned: false };
+  return { members: new Map(), unread: 0, mentioned: false, count: null, onlineCount: null, listedAt: 0 };
 }
 
 function badge(n, strong) {

@@ -8,7 +8,7 @@
 // it as `last_event_id`, so the server resumes without a gap.
 
 export const STREAM_KINDS = [
-  'message', 'private', 'join', 'leave', 'presence', 'reset', 'ready', 'shutdown',
+  'message', 'private', 'join', 'leave', 'presence', 'members', 'reset', 'ready', 'shutdown',
 ];
 
 const MIN_DELAY_MS = 250;
