@@ -10,7 +10,6 @@ const PAGE = 50;
 const MAX_TEXT = 4000; // code points, as the server counts
 const NAME_RE = /^[A-Za-z0-9_-]{1,32}$/;
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const PROBE_LIMIT = 200; // rooms to probe for membership when /api/me has no list
 const KEEP = 1500; // entries a timeline keeps while its reader is at the newest end
 
 const lower = (s) => String(s || '').toLowerCase();
@@ -73,7 +72,8 @@ class App {
     this.show('chat');
     this.transport.send('start');
     const epoch = this.epoch;
-    await Promise.all([this.loadRooms(me), this.loadConversations()]);
+    this.loadRooms(me);
+    await this.loadConversations();
     if (epoch !== this.epoch) return;
     this.renderSidebar();
     this.route();
@@ -360,54 +360,13 @@ class App {
 
   // ---- rooms and conversations -----------------------------------------
 
-  async loadRooms(me) {
-    let names = [];
-    try {
-      if (Array.isArray(me.rooms)) {
-        names = me.rooms.map((r) => (typeof r === 'string' ? r : r.room));
-      } else {
-        const res = await api.rooms();
-        const list = (res && res.rooms) || [];
-        if (list.some((r) => typeof r.joined === 'boolean')) {
-          names = list.filter((r) => r.joined).map((r) => r.room);
-        } else {
-          names = await this.probeMembership(list.map((r) => (typeof r === 'string' ? r : r.room)));
-        }
-      }
-    } catch (err) {
-      if (this.failed(err, (m) => this.joinError(`Could not load your rooms: ${m}`))) return;
-    }
+  // loadRooms takes our rooms from GET /api/me (CONTRACT-NOTES); an older
+  // server without that list gets none, and rooms appear as they are joined.
+  loadRooms(me) {
+    const names = Array.isArray(me.rooms) ? me.rooms.map((r) => (typeof r === 'string' ? r : r.room)) : [];
     for (const name of names) {
-      if (!this.rooms.has(name)) this.rooms.set(name, newRoom());
+      if (name && !this.rooms.has(name)) this.rooms.set(name, newRoom());
     }
-  }
-
-  // probeMembership finds the rooms we are in when the server does not say:
-  // a room is ours when its member list names us.
-  async probeMembership(names) {
-    const mine = [];
-    const queue = names.slice(0, PROBE_LIMIT);
-    const epoch = this.epoch;
-    const worker = async () => {
-      while (queue.length > 0 && epoch === this.epoch) {
-        const name = queue.shift();
-        try {
-          const seq = this.presenceSeq;
-          const res = await api.members(name);
-          const members = (res && res.members) || [];
-          if (epoch === this.epoch && members.some((m) => this.isMe(m.username))) {
-            mine.push(name);
-            const room = newRoom();
-            this.fillMembers(room, members, seq);
-            this.rooms.set(name, room);
-          }
-        } catch {
-          // not a member, or gone: not ours
-        }
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-    return mine;
   }
 
   async loadConversations() {
