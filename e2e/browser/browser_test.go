@@ -35,6 +35,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("PhoneScreen", func(t *testing.T) { testPhone(t, browser, srv.url()) })
 	t.Run("TenTabs", func(t *testing.T) { testTenTabs(t, browser, srv.url()) })
 	t.Run("LeaderTabsWithoutSharedWorker", func(t *testing.T) { testLeaderTabs(t, browser, srv.url()) })
+	t.Run("DirectTransport", func(t *testing.T) { testDirect(t, browser, srv.url()) })
 	t.Run("ResumeAfterNetworkDrop", func(t *testing.T) { testResume(t, browser, srv) })
 	t.Run("ResetWhenTooFarBehind", func(t *testing.T) { testReset(t, browser, bin) })
 	t.Run("LargeRoomCounts", func(t *testing.T) { testLargeRoom(t, browser, bin) })
@@ -261,6 +262,24 @@ func testKeyboard(t *testing.T, browser context.Context, base string) {
 	kim.checkConsole()
 }
 
+// testDirect: with ?transport=direct (no sharing at all) the tab runs the
+// stream itself; everything else is the same.
+func testDirect(t *testing.T, browser context.Context, base string) {
+	dee := newUser(t, browser, base, "dee")
+	dee.loginAt("/?transport=direct", "dee", "dee-password")
+	dee.join("solo")
+	if kind := eval[string](dee, `document.body.dataset.transport`); kind != "direct" {
+		t.Fatalf("stream transport is %q, want direct", kind)
+	}
+	fay := login(t, base, "fay", "fay-password")
+	if err := fay.do(context.Background(), "POST", "/api/rooms/solo/join", nil, nil); err != nil {
+		t.Fatalf("fay joining: %v", err)
+	}
+	fay.send(t, "solo", "straight to you")
+	dee.waitMessage("straight to you")
+	dee.checkConsole()
+}
+
 // testScrollBack: a reloaded page shows the newest page of history and loads
 // older ones as the reader scrolls up, in order and without duplicates.
 func testScrollBack(t *testing.T, browser context.Context, base string) {
@@ -329,6 +348,14 @@ func testPhone(t *testing.T, browser context.Context, base string) {
 	pia.waitMessage("hello from a phone")
 	if w := eval[int](pia, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("the page is %dpx wide on a 390px screen: it scrolls sideways", w)
+	}
+	// Every control has a name a screen reader can say.
+	unnamed := eval[[]string](pia, `[...document.querySelectorAll('button, input, textarea, a[href]')].filter((e) => {
+		const byLabel = e.labels && [...e.labels].some((l) => l.textContent.trim() !== '');
+		return !byLabel && !(e.getAttribute('aria-label') || '').trim() && !e.textContent.trim();
+	}).map((e) => e.outerHTML.slice(0, 80))`)
+	if len(unnamed) > 0 {
+		t.Errorf("controls without an accessible name: %q", unnamed)
 	}
 	// Dark mode, for the record.
 	pia.do("preferring dark", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
