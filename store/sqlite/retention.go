@@ -30,16 +30,40 @@ const PruneEvery = time.Minute
 // many it deleted. It removes a prefix of the log only (it stops at the
 // first event that is new enough), so that one number, the pruned
 // boundary, tells replay which Last-Event-IDs it can still serve.
-// Memberships are not touched: they refer to events by id only.
+// Open memberships are not touched: they refer to events by id only.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	var total int64
 	for {
 		n, err := s.pruneBatch(ctx, cutoff.UnixMilli())
 		total += n
-		if err != nil || n < pruneBatch {
+		if err != nil {
 			return total, err
 		}
+		if n < pruneBatch {
+			break
+		}
 	}
+	if total == 0 {
+		return 0, nil
+	}
+	return total, s.pruneMemberships(ctx)
+}
+
+// pruneMemberships deletes the membership periods that ended at or below
+// the pruned boundary. Replay serves only positions at or above the
+// boundary and skips every period that ended at or before its position,
+// so no resume can need them; without this, a user who joins and leaves
+// often would grow the table forever. Open periods are never touched.
+func (s *Store) pruneMemberships(ctx context.Context) error {
+	boundary, err := s.PrunedThrough(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := s.write.ExecContext(ctx,
+		`DELETE FROM memberships WHERE leave_id IS NOT NULL AND leave_id <= ?`, boundary); err != nil {
+		return fmt.Errorf("prune: memberships: %w", err)
+	}
+	return nil
 }
 
 // pruneBatch deletes up to pruneBatch of the oldest events older than

@@ -1,22 +1,23 @@
-package sqlite_test
+package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssechat/ssechat/chat"
-	"github.com/ssechat/ssechat/store/sqlite"
 )
 
-func open(t *testing.T) *sqlite.Store {
+func open(t *testing.T) *Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "chat.db"))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "chat.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func open(t *testing.T) *sqlite.Store {
 
 // appendAt appends n room messages of alice's to lobby stamped ts and
 // returns their ids.
-func appendAt(t *testing.T, s *sqlite.Store, n int, ts time.Time) []int64 {
+func appendAt(t *testing.T, s *Store, n int, ts time.Time) []int64 {
 	t.Helper()
 	events := make([]chat.Event, n)
 	for i := range events {
@@ -43,13 +44,61 @@ func appendAt(t *testing.T, s *sqlite.Store, n int, ts time.Time) []int64 {
 	return ids
 }
 
-func join(t *testing.T, s *sqlite.Store, user string, ts time.Time) int64 {
+func join(t *testing.T, s *Store, user string, ts time.Time) {
 	t.Helper()
-	out, err := s.Append(context.Background(), []chat.Event{{Kind: chat.KindJoin, Room: "lobby", User: user, TS: ts}})
+	if _, err := s.Append(context.Background(), []chat.Event{{Kind: chat.KindJoin, Room: "lobby", User: user, TS: ts}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func leave(t *testing.T, s *Store, user string, ts time.Time) {
+	t.Helper()
+	if _, err := s.Append(context.Background(), []chat.Event{{Kind: chat.KindLeave, Room: "lobby", User: user, TS: ts}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// periods lists the membership periods as "user open|closed", by user.
+func periods(t *testing.T, s *Store) []string {
+	t.Helper()
+	rows, err := s.read.Query(`SELECT username, leave_id IS NULL FROM memberships ORDER BY username, join_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out[0].ID
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var user string
+		var open bool
+		if err := rows.Scan(&user, &open); err != nil {
+			t.Fatal(err)
+		}
+		state := "closed"
+		if open {
+			state = "open"
+		}
+		out = append(out, user+" "+state)
+	}
+	return out
+}
+
+// Open makes every connection durable: WAL, and a commit that is synced
+// before it returns (synchronous=FULL, 2), on the writer and the readers.
+func TestOpenIsCrashSafe(t *testing.T) {
+	s := open(t)
+	for name, db := range map[string]*sql.DB{"write": s.write, "read": s.read} {
+		var mode string
+		var synchronous int
+		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(`PRAGMA synchronous`).Scan(&synchronous); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || synchronous != 2 {
+			t.Errorf("%s pool: journal_mode %s, synchronous %d; want wal and 2 (FULL)", name, mode, synchronous)
+		}
+	}
 }
 
 func TestPruneRemovesOldPrefixAndRecordsBoundary(t *testing.T) {
@@ -57,16 +106,22 @@ func TestPruneRemovesOldPrefixAndRecordsBoundary(t *testing.T) {
 	s := open(t)
 	old := time.Now().Add(-2 * time.Hour)
 	join(t, s, "alice", old)
+	// bob's old membership period closes among the pruned events; carol's
+	// closes after them, so replay may still need it.
+	join(t, s, "bob", old)
+	leave(t, s, "bob", old)
+	join(t, s, "carol", old)
 	oldIDs := appendAt(t, s, 1234, old) // more than two batches
 	newIDs := appendAt(t, s, 10, time.Now())
+	leave(t, s, "carol", time.Now())
 	head, _ := s.Head(ctx)
 
 	n, err := s.Prune(ctx, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1235 {
-		t.Fatalf("pruned %d events, want 1235 (the join and 1234 messages)", n)
+	if n != 1238 {
+		t.Fatalf("pruned %d events, want 1238 (4 joins and leaves, 1234 messages)", n)
 	}
 	boundary, err := s.PrunedThrough(ctx)
 	if err != nil || boundary != oldIDs[len(oldIDs)-1] {
@@ -76,9 +131,13 @@ func TestPruneRemovesOldPrefixAndRecordsBoundary(t *testing.T) {
 		t.Fatalf("second prune removed %d", again)
 	}
 
-	// The log keeps its head, the membership its row, history its new part.
+	// The log keeps its head, memberships their rows (but periods that
+	// ended among the pruned events), history its new part.
 	if h, _ := s.Head(ctx); h != head {
 		t.Fatalf("head %d after pruning, want %d", h, head)
+	}
+	if got := periods(t, s); !slices.Equal(got, []string{"alice open", "carol closed"}) {
+		t.Fatalf("membership periods after pruning: %v", got)
 	}
 	_, members, err := s.Rooms(ctx)
 	if err != nil || len(members) != 1 || members[0].User != "alice" {
@@ -92,7 +151,7 @@ func TestPruneRemovesOldPrefixAndRecordsBoundary(t *testing.T) {
 	// Resuming from the boundary loses nothing: serve it. From below it,
 	// events are gone: say so with a client-safe error.
 	got, err := s.EventsAfter(ctx, "alice", boundary, head, 100)
-	if err != nil || len(got) != len(newIDs) || got[0].ID != newIDs[0] {
+	if err != nil || len(got) != len(newIDs)+1 || got[0].ID != newIDs[0] {
 		t.Fatalf("EventsAfter(boundary): %d events, %v", len(got), err)
 	}
 	for _, after := range []int64{0, oldIDs[0], boundary - 1} {
@@ -130,7 +189,7 @@ func TestPruneKeepsAPrefixWhenTheClockSteppedBack(t *testing.T) {
 func TestPruneDoesNotBlockWriters(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
-	appendAt(t, s, 5000, time.Now().Add(-2*time.Hour))
+	appendAt(t, s, 2000, time.Now().Add(-2*time.Hour))
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	stop := make(chan struct{})
@@ -160,14 +219,14 @@ func TestPruneDoesNotBlockWriters(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	close(errc)
-	if err != nil || n != 5000 {
-		t.Fatalf("pruned %d (%v), want 5000", n, err)
+	if err != nil || n != 2000 {
+		t.Fatalf("pruned %d (%v), want 2000", n, err)
 	}
 	for err := range errc {
 		t.Fatalf("append during prune: %v", err)
 	}
 	// Small batches: no writer waits for the whole prune. The bound is loose
-	// for slow CI machines; one transaction for 5000 rows would still pass
+	// for slow CI machines; one transaction for 2000 rows would still pass
 	// it on a fast one, so the batch size is what this mostly documents.
 	if worst > 2*time.Second {
 		t.Fatalf("a write waited %v during pruning", worst)
