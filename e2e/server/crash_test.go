@@ -43,10 +43,16 @@ func (a *acks) write(base string, c *chattest.Client, n int) {
 	}
 }
 
+// TestBinary runs the built ssechat command, built once for its subtests.
+func TestBinary(t *testing.T) {
+	bin := buildServer(t)
+	t.Run("SIGKILL loses no acknowledged write", func(t *testing.T) { testSIGKILL(t, bin) })
+	t.Run("SIGTERM ends streams and resume loses nothing", func(t *testing.T) { testSIGTERM(t, bin) })
+}
+
 // Every POST answered 2xx survives kill -9, and a Last-Event-ID from before
 // the crash still resumes exactly.
-func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
-	bin := buildServer(t)
+func testSIGKILL(t *testing.T, bin string) {
 	db := filepath.Join(t.TempDir(), "chat.db")
 	flags := []string{"--replay-limit", "100000"}
 	first := startServer(t, bin, db, flags...)
@@ -133,9 +139,8 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 // SIGTERM: every open stream gets a shutdown event with a retry hint and
 // ends within --shutdown-timeout, the process exits 0 after finishing the
 // POSTs in flight, and after a restart a resume loses nothing.
-func TestSIGTERMEndsStreamsAndResumeLosesNothing(t *testing.T) {
+func testSIGTERM(t *testing.T, bin string) {
 	const shutdownTimeout = 3 * time.Second
-	bin := buildServer(t)
 	db := filepath.Join(t.TempDir(), "chat.db")
 	flags := []string{"--shutdown-timeout", shutdownTimeout.String(), "--history-retention", "720h"}
 	first := startServer(t, bin, db, flags...)
