@@ -112,12 +112,43 @@ start_sio() { # announce-joins (1 or 0)
 	wait_up "http://127.0.0.1:$SIO_PORT/healthz" "200"
 }
 
+# busy_pct: CPU used by the whole machine over one second, in % of one core
+# (USER_HZ is 100, so ticks per second are percent).
+busy_pct() {
+	local u n s i w q sq st a b
+	read -r _ u n s i w q sq st _ </proc/stat
+	a=$((u + n + s + q + sq + st))
+	sleep 1
+	read -r _ u n s i w q sq st _ </proc/stat
+	b=$((u + n + s + q + sq + st))
+	echo $((b - a))
+}
+
+# wait_quiet: the loads share two cores with whatever else runs here (a test
+# suite, a browser): wait up to QUIET_WAIT seconds for the machine to be idle
+# before each measurement. chatload flags results taken on a busy machine.
+QUIET_WAIT=${QUIET_WAIT:-180}
+wait_quiet() {
+	local waited=0 busy
+	while busy=$(busy_pct) && [ "$busy" -gt 15 ]; do
+		if [ "$waited" -eq 0 ]; then
+			echo "# machine busy (${busy}% of a core used by other processes); waiting up to ${QUIET_WAIT}s" >&2
+		fi
+		waited=$((waited + 1))
+		if [ "$waited" -ge "$QUIET_WAIT" ]; then
+			echo "# still busy (${busy}%): measuring anyway; results will be flagged" >&2
+			return 0
+		fi
+	done
+}
+
 # run_load LABEL ANNOUNCE chatload-args... : the same load against each target.
 run_load() {
 	local label=$1 announce=$2
 	shift 2
 	if has_target ours; then
 		echo "# $label: ours" >&2
+		wait_quiet
 		start_ours
 		"$WORK/chatload" -target ours -addr "127.0.0.1:$OURS_PORT" -pid "$PID" -sessions "$WORK/sessions.json" \
 			-label "$label" -out "$OUT" "${SERVER_PROF[@]}" "$@" >&2 || echo "# $label ours: chatload failed" >&2
@@ -125,6 +156,7 @@ run_load() {
 	fi
 	if has_target socketio; then
 		echo "# $label: socketio" >&2
+		wait_quiet
 		start_sio "$announce"
 		"$WORK/chatload" -target socketio -addr "127.0.0.1:$SIO_PORT" -pid "$PID" \
 			-label "$label" -out "$OUT" "$@" >&2 || echo "# $label socketio: chatload failed" >&2

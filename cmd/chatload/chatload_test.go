@@ -211,3 +211,12 @@ func TestCheckLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMachineBusy(t *testing.T) {
+	stat := []byte("cpu  100 5 50 1000 20 3 2 0 7 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	// user+nice+system+irq+softirq+steal = 100+5+50+3+2+0; idle, iowait and guest left out.
+	got, err := parseMachineBusy(stat)
+	if err != nil || got != 160*clockTick {
+		t.Fatalf("busy = %v, %v", got, err)
+	}
+}

@@ -162,6 +162,7 @@ func run(args []string) error {
 		return fmt.Errorf("unknown -target %q", cfg.Target)
 	}
 
+	busyBefore := r.checkQuiet(ctx)
 	var results []result
 	switch cfg.Mode {
 	case "fanout":
@@ -180,6 +181,9 @@ func run(args []string) error {
 		if serr := sess.Save(); serr != nil {
 			log.Warn("cannot save sessions", "err", serr)
 		}
+	}
+	for i := range results {
+		results[i].BusyBeforePct = busyBefore
 	}
 	for _, res := range results {
 		fmt.Printf("%s %s %s: %s\n", res.Label, res.Target, res.Mode, summary(res))

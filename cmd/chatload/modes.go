@@ -54,8 +54,12 @@ func (r *runner) baseResult() result {
 	}
 }
 
-// procPair samples the server (when --pid is set) and this process.
-type procPair struct{ server, self procSample }
+// procPair samples the server (when --pid is set), this process and the
+// whole machine.
+type procPair struct {
+	server, self procSample
+	machine      time.Duration
+}
 
 func (r *runner) sample() procPair {
 	var p procPair
@@ -67,6 +71,7 @@ func (r *runner) sample() procPair {
 		p.server = s
 	}
 	p.self, _ = readProc(os.Getpid())
+	p.machine, _ = machineCPU()
 	return p
 }
 
@@ -76,6 +81,37 @@ func (r *runner) fillProc(res *result, a, b procPair) {
 		res.ServerCPUPct = cpuPercent(a.server, b.server)
 	}
 	res.ClientCPUPct = cpuPercent(a.self, b.self)
+	if wall := b.self.At.Sub(a.self.At); wall > 0 && b.machine > 0 {
+		machine := 100 * float64(b.machine-a.machine) / float64(wall)
+		res.OtherCPUPct = machine - res.ServerCPUPct - res.ClientCPUPct
+		if res.OtherCPUPct > otherCPUWarn {
+			r.log.Warn("other processes used the CPU during the measurement: the numbers are not clean",
+				"other_cpu_pct", int(res.OtherCPUPct))
+		}
+	}
+}
+
+// otherCPUWarn is how much CPU (% of one core) other processes may take
+// during a measurement before its result is flagged.
+const otherCPUWarn = 15
+
+// checkQuiet measures the machine for a second before a run and warns when
+// something else is busy (the load would share the two cores with it).
+func (r *runner) checkQuiet(ctx context.Context) float64 {
+	a, err := machineCPU()
+	if err != nil {
+		return 0
+	}
+	t := time.Now()
+	if sleepCtx(ctx, time.Second) != nil {
+		return 0
+	}
+	b, _ := machineCPU()
+	busy := 100 * float64(b-a) / float64(time.Since(t))
+	if busy > otherCPUWarn {
+		r.log.Warn("the machine is busy before the run starts", "busy_cpu_pct", int(busy))
+	}
+	return busy
 }
 
 func names(prefix string, n int) []string {
@@ -240,6 +276,7 @@ func (r *runner) fanoutPhase(ctx context.Context, res *result, posters []poster,
 	start := time.Now()
 	peak := r.peakSampler(ctx)
 	profDone := r.prof.cpu(ctx, fmt.Sprintf("rate%g", rate), cfg.Duration)
+	r.prof.goroutinesAt(ctx, fmt.Sprintf("rate%g", rate), cfg.Duration*3/4)
 	var wg sync.WaitGroup
 	var pubErrs atomic.Int64
 	var postHist histogram
@@ -426,6 +463,7 @@ func (r *runner) runWrite(ctx context.Context) ([]result, error) {
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
 	profDone := r.prof.cpu(ctx, "write", cfg.Duration)
+	r.prof.goroutinesAt(ctx, "write", cfg.Duration/2)
 	var wg sync.WaitGroup
 	for _, p := range posters {
 		wg.Add(1)

@@ -17,6 +17,43 @@ type procSample struct {
 	CPU    time.Duration // user + system
 }
 
+// machineCPU reads the whole machine's busy CPU time from /proc/stat, so a
+// run can tell how much of the machine went to processes other than the
+// server and the load generator: a benchmark sharing the cores with, say, a
+// test suite measures nothing useful, and the result says so.
+func machineCPU() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseMachineBusy(data)
+}
+
+// parseMachineBusy sums the first "cpu" line's fields except idle and
+// iowait (and guest time, already counted in user).
+func parseMachineBusy(stat []byte) (time.Duration, error) {
+	line := stat
+	if i := bytes.IndexByte(stat, '\n'); i >= 0 {
+		line = stat[:i]
+	}
+	f := bytes.Fields(line)
+	if len(f) < 8 || string(f[0]) != "cpu" {
+		return 0, fmt.Errorf("bad /proc/stat")
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait, guest, guest_nice
+			continue
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		busy += n
+	}
+	return time.Duration(busy) * clockTick, nil
+}
+
 // clockTick is USER_HZ, 100 on every Linux we run on.
 const clockTick = 10 * time.Millisecond
 

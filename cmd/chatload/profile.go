@@ -36,6 +36,20 @@ func (p *profiler) cpu(ctx context.Context, tag string, d time.Duration) func() 
 	return func() string { return <-done }
 }
 
+// goroutinesAt fetches a goroutine dump (grouped stacks) after d: it shows
+// where requests wait when the server is slow but not busy, which a CPU
+// profile cannot.
+func (p *profiler) goroutinesAt(ctx context.Context, tag string, d time.Duration) {
+	if p.base == "" {
+		return
+	}
+	go func() {
+		if sleepCtx(ctx, d) == nil {
+			p.fetch(ctx, "/debug/pprof/goroutine?debug=1", tag+".goroutines.txt", 30*time.Second)
+		}
+	}()
+}
+
 // heap fetches a heap profile now.
 func (p *profiler) heap(ctx context.Context, tag string) string {
 	if p.base == "" {

@@ -63,6 +63,11 @@ type result struct {
 	RSSPerConnKiB    float64 `json:"rss_per_conn_kib,omitempty"`
 	ServerCPUPct     float64 `json:"server_cpu_pct,omitempty"`
 	ClientCPUPct     float64 `json:"client_cpu_pct,omitempty"`
+	// OtherCPUPct is the CPU used by neither the server nor chatload during
+	// the measurement (% of one core); BusyBeforePct the machine's load
+	// just before the run. Either above a few % means a contaminated run.
+	OtherCPUPct   float64 `json:"other_cpu_pct"`
+	BusyBeforePct float64 `json:"busy_before_pct"`
 
 	Profile string `json:"profile,omitempty"` // server pprof file taken during the run
 }
@@ -100,8 +105,17 @@ func readResults(r io.Reader) ([]result, error) {
 	return out, sc.Err()
 }
 
-// summary is one table cell: the figures that decide the workload's target.
+// summary is one table cell: the figures that decide the workload's target,
+// flagged when other processes shared the machine.
 func summary(r result) string {
+	s := summaryFigures(r)
+	if r.OtherCPUPct > otherCPUWarn {
+		s += fmt.Sprintf(" ⚠ other processes used %.0f%% CPU", r.OtherCPUPct)
+	}
+	return s
+}
+
+func summaryFigures(r result) string {
 	switch r.Mode {
 	case "fanout":
 		if r.ConnectFailed > 0 {
