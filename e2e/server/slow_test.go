@@ -53,7 +53,7 @@ func TestSlowConsumerIsCutOffAndCatchesUp(t *testing.T) {
 	for _, s := range fast {
 		s.Ready()
 	}
-	stalled := openStalled(t, srv.URL, sam.Token)
+	stalled := openStalled(t, srv.URL, sam.Token, "")
 	waitPresence(fast[0], "sam", "online")
 
 	// Big messages fill the small kernel buffers between the server and sam
@@ -106,7 +106,7 @@ func TestSlowConsumerIsCutOffAndCatchesUp(t *testing.T) {
 
 	// What reached sam before the cut, then what a resume adds.
 	received := stalled.drain(t)
-	if received[0].Kind != "ready" {
+	if len(received) == 0 || received[0].Kind != "ready" {
 		t.Fatalf("sam's stream began with %s", received[0].Kind)
 	}
 	last := received[len(received)-1].ID
@@ -124,6 +124,90 @@ func TestSlowConsumerIsCutOffAndCatchesUp(t *testing.T) {
 	if !slices.Equal(all, acked) {
 		t.Fatalf("sam read %d messages before the cut and %d after resuming from %s; %d were sent",
 			len(messageIDs(received)), len(messageIDs(frames)), last, len(acked))
+	}
+}
+
+// A client that resumes with a long backlog and then stops reading stalls
+// only its own replay: live events for it are held, and once too many are
+// held it is cut off, counted, while the others get every message on time.
+func TestSlowConsumerDuringReplayIsCutOff(t *testing.T) {
+	const writeTimeout = 2 * time.Second // see TestSlowConsumerIsCutOffAndCatchesUp
+	srv := startSmallBuffers(t, broker.Config{StreamBuffer: 8, WriteTimeout: writeTimeout})
+	sam, alice := srv.Login(t, "sam"), srv.Login(t, "alice")
+	var writers []*chattest.Client
+	for i := range 8 {
+		writers = append(writers, srv.Login(t, fmt.Sprintf("writer%d", i)))
+	}
+	for _, c := range append([]*chattest.Client{sam, alice}, writers...) {
+		c.Join("lobby")
+	}
+	aliceS := alice.Stream("")
+	aliceS.Ready()
+	samS := sam.Stream("")
+	samS.Ready()
+	last := waitPresence(samS, "sam", "online").ID
+	samS.Close()
+	waitPresence(aliceS, "sam", "offline")
+
+	// A backlog far larger than every buffer between sam and the server.
+	filler := strings.Repeat("x", 3900)
+	var acked []int64
+	for i := range 20 {
+		ids, err := burst(srv.URL, writers, fmt.Sprintf("backlog %d %s", i, filler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, ids...)
+	}
+	stalled := openStalled(t, srv.URL, sam.Token, last)
+	waitPresence(aliceS, "sam", "online")
+
+	var got []int64
+	var worst time.Duration
+	extra := 2
+	for i := 0; extra > 0; i++ {
+		if i == 100 {
+			t.Fatalf("sam's stalled replay was not cut off after %d bursts", i)
+		}
+		start := time.Now()
+		ids, err := burst(srv.URL, writers, fmt.Sprintf("live %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, ids...)
+		top := strconv.FormatInt(ids[len(ids)-1], 10)
+		for _, f := range aliceS.Until(func(f chattest.Frame) bool { return f.ID == top }) {
+			if f.Kind == "message" {
+				got = append(got, num(t, f.ID))
+			}
+		}
+		worst = max(worst, time.Since(start))
+		if srv.App.Broker().Kicked() > 0 {
+			extra--
+		}
+	}
+	if !slices.Equal(got, acked[160:]) {
+		t.Fatalf("alice got %d live messages, %d were sent", len(got), len(acked)-160)
+	}
+	within(t, "a burst's delivery to a reading client", worst, writeTimeout/2)
+	if k := srv.App.Broker().Kicked(); k != 1 {
+		t.Fatalf("%d connections counted as cut off, want exactly sam's", k)
+	}
+
+	received := stalled.drain(t)
+	from := last
+	if len(received) > 0 {
+		from = received[len(received)-1].ID
+	}
+	final := strconv.FormatInt(acked[len(acked)-1], 10)
+	frames := sam.Stream(from).Until(func(f chattest.Frame) bool { return f.ID == final })
+	var all []int64
+	for _, id := range append(messageIDs(received), messageIDs(frames)...) {
+		all = append(all, num(t, id))
+	}
+	if !slices.Equal(all, acked) {
+		t.Fatalf("sam read %d messages before the cut and %d after resuming from %s; %d were sent",
+			len(messageIDs(received)), len(messageIDs(frames)), from, len(acked))
 	}
 }
 
@@ -154,7 +238,7 @@ type stalledStream struct {
 	req  *http.Request
 }
 
-func openStalled(t *testing.T, base, token string) *stalledStream {
+func openStalled(t *testing.T, base, token, lastEventID string) *stalledStream {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -182,6 +266,9 @@ func openStalled(t *testing.T, base, token string) *stalledStream {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "text/event-stream")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
 	if err := req.Write(conn); err != nil {
 		t.Fatal(err)
 	}
@@ -208,11 +295,7 @@ func (s *stalledStream) drain(t *testing.T) []chattest.Frame {
 	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("the server never closed the stalled stream: %v", err)
 	}
-	frames := parseFrames(string(body))
-	if len(frames) == 0 {
-		t.Fatal("the stalled stream carried no complete event")
-	}
-	return frames
+	return parseFrames(string(body))
 }
 
 // parseFrames parses complete SSE events (each ended by a blank line).
@@ -259,7 +342,7 @@ func TestStalledReaderIsCutOffByWriteDeadline(t *testing.T) {
 	}
 	aliceS := alice.Stream("")
 	aliceS.Ready()
-	stalled := openStalled(t, srv.URL, sam.Token)
+	stalled := openStalled(t, srv.URL, sam.Token, "")
 	waitPresence(aliceS, "sam", "online")
 
 	filler := strings.Repeat("x", 3900)
