@@ -108,6 +108,13 @@ func testChat(t *testing.T, browser context.Context, base string) {
 	bob.do("reloading", chromedp.Reload())
 	bob.waitLive()
 	bob.wait("the lobby listed after a reload", `!!document.querySelector('#room-list a[data-room="lobby"]')`)
+	// The private conversation comes back from history, opened from the
+	// members list this time.
+	bob.click("the lobby", `#room-list a[data-room="lobby"]`)
+	bob.waitView("#lobby")
+	bob.click("alice in the members list", `#member-list li[data-user="alice"] a`)
+	bob.waitView("@alice")
+	bob.waitMessage("got it, thanks")
 
 	// A wrong password is refused with a clear message.
 	carol.do("logging in with a wrong password",
