@@ -179,9 +179,10 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request, counts bool)
 	}
 	b.mu.Lock()
 	for _, e := range appended {
-		b.apply(e)
+		b.apply(e, &b.plan)
 	}
 	b.mu.Unlock()
+	b.plan.deliver()
 	for i, req := range owners {
 		req.reply <- result{event: appended[i]}
 	}
@@ -232,25 +233,24 @@ func (b *Broker) markDirty(user string) {
 	}
 }
 
-// apply updates the routing state for a committed event and delivers it;
-// the caller holds b.mu. In a large room a join or leave reaches only the
-// user's own connections and the room gets a members event later.
-func (b *Broker) apply(e chat.Event) {
+// apply updates the routing state for a committed event and plans its
+// delivery; the caller holds b.mu. In a large room a join or leave reaches
+// only the user's own connections and the room gets a members event later.
+func (b *Broker) apply(e chat.Event, p *plan) {
 	b.head = e.ID
-	msg := encode(e)
 	switch e.Kind {
 	case chat.KindJoin:
 		b.addMember(e.User, e.Room)
-		b.deliverRoomNotice(e, msg)
+		b.planRoomNotice(e, p)
 	case chat.KindLeave:
-		b.deliverRoomNotice(e, msg)
+		b.planRoomNotice(e, p)
 		b.removeMember(e.User, e.Room)
 	case chat.KindMessage, chat.KindMembers:
-		b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+		p.addUsers(b, b.rooms[e.Room])
 	case chat.KindPrivate:
-		b.deliverToUser(e.From, msg, e.ID)
+		p.addUser(b, e.From)
 		if e.To != e.From {
-			b.deliverToUser(e.To, msg, e.ID)
+			p.addUser(b, e.To)
 		}
 	case chat.KindPresence:
 		if e.Status == chat.Online {
@@ -263,17 +263,64 @@ func (b *Broker) apply(e chat.Event) {
 				b.recounts[room] = struct{}{}
 			}
 		}
-		b.deliverToUsers(b.peers(e.User), msg, e.ID)
+		p.addUsers(b, b.peers(e.User))
+	}
+	p.seal(encode(e), e.ID)
+}
+
+func (b *Broker) planRoomNotice(e chat.Event, p *plan) {
+	if b.isLarge(e.Room) {
+		b.recounts[e.Room] = struct{}{}
+		p.addUser(b, e.User)
+		return
+	}
+	p.addUsers(b, b.rooms[e.Room])
+}
+
+// plan is who gets which event of a batch. It is drawn up under b.mu and
+// carried out after releasing it, so that waking thousands of connections
+// never holds up a reader of the routing state. A connection that
+// registers in between has a head above these events and reads them from
+// the store instead; one that closes in between ignores them.
+type plan struct {
+	conns  []*conn
+	events []plannedEvent
+}
+
+type plannedEvent struct {
+	msg *sse.Event
+	id  int64
+	end int // conns[previous end:end] receive msg
+}
+
+func (p *plan) addUser(b *Broker, user string) {
+	for c := range b.conns[user] {
+		p.conns = append(p.conns, c)
 	}
 }
 
-func (b *Broker) deliverRoomNotice(e chat.Event, msg *sse.Event) {
-	if b.isLarge(e.Room) {
-		b.recounts[e.Room] = struct{}{}
-		b.deliverToUser(e.User, msg, e.ID)
-		return
+func (p *plan) addUsers(b *Broker, users map[string]struct{}) {
+	for u := range users {
+		p.addUser(b, u)
 	}
-	b.deliverToUsers(b.rooms[e.Room], msg, e.ID)
+}
+
+func (p *plan) seal(msg *sse.Event, id int64) {
+	p.events = append(p.events, plannedEvent{msg: msg, id: id, end: len(p.conns)})
+}
+
+// deliver hands every planned event to its connections, in log order, and
+// empties the plan for reuse.
+func (p *plan) deliver() {
+	start := 0
+	for _, e := range p.events {
+		for _, c := range p.conns[start:e.end] {
+			c.deliver(e.msg, e.id)
+		}
+		start = e.end
+	}
+	clear(p.conns)
+	p.conns, p.events = p.conns[:0], p.events[:0]
 }
 
 // peers is user and everyone who shares a room with them that is not large.
@@ -302,18 +349,6 @@ func (b *Broker) visible(user string, e chat.Event) bool {
 		return ok
 	}
 	return true
-}
-
-func (b *Broker) deliverToUsers(users map[string]struct{}, msg *sse.Event, id int64) {
-	for u := range users {
-		b.deliverToUser(u, msg, id)
-	}
-}
-
-func (b *Broker) deliverToUser(user string, msg *sse.Event, id int64) {
-	for c := range b.conns[user] {
-		c.deliver(msg, id)
-	}
 }
 
 // encode renders an event once per fan-out; every connection shares the

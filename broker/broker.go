@@ -102,6 +102,7 @@ type Broker struct {
 	recounts  map[string]struct{} // large rooms whose counts changed
 	closing   bool
 	connsDone sync.WaitGroup
+	plan      plan // the appender's, reused from batch to batch
 }
 
 // New loads the routing state from store and starts the appender.

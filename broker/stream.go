@@ -173,7 +173,7 @@ func (b *Broker) unregister(c *conn) {
 
 // deliver hands a live event to the connection without ever blocking: a
 // connection whose buffer is full is closed and will resume from its
-// Last-Event-ID. The caller holds b.mu.
+// Last-Event-ID.
 func (c *conn) deliver(msg *sse.Event, id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
