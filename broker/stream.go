@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -46,10 +48,13 @@ type conn struct {
 	// the writer flushes only when it reaches zero (see deadlineWriter).
 	unwritten atomic.Int64
 
+	rc *http.ResponseController // safe to use from any goroutine for deadlines
+
 	mu       sync.Mutex
 	holding  bool
 	held     []heldEvent
 	closed   bool
+	kicked   bool  // closed for falling behind, and counted
 	goodbye  bool  // closed by shutdown: say so before closing
 	position int64 // id of the last event handed to the stream
 }
@@ -102,11 +107,13 @@ func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http
 		unsubscribed: make(chan struct{}),
 		replayed:     make(chan struct{}),
 		holding:      true,
+		rc:           http.NewResponseController(w),
 	}
 	b.streams.CreateStream(c.stream)
 	if err := b.register(c); err != nil {
 		b.streams.RemoveStream(c.stream)
-		return err
+		sayGoodbyeDirectly(w, c.resume, c.head)
+		return nil
 	}
 	// byStream keeps c until the library's callbacks for its stream are done.
 	defer b.connsDone.Done()
@@ -121,9 +128,16 @@ func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http
 	r.Header = r.Header.Clone()
 	r.Header.Del("Last-Event-ID")
 
-	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), ctx: ctx,
+	dw := &deadlineWriter{ResponseWriter: w, rc: c.rc, ctx: ctx, flushErr: flushWithError(w),
 		timeout: b.cfg.WriteTimeout, unwritten: &c.unwritten}
 	b.streams.ServeHTTP(dw, r)
+	if dw.timedOut {
+		c.mu.Lock()
+		if !c.kicked {
+			c.kickLocked("stopped reading")
+		}
+		c.mu.Unlock()
+	}
 	cancel()
 	b.unregister(c)
 	if dw.subscribed {
@@ -142,10 +156,10 @@ func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http
 func (b *Broker) register(c *conn) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	c.head = b.head
 	if b.closing {
 		return errShuttingDown
 	}
-	c.head = b.head
 	if b.conns[c.user] == nil {
 		b.conns[c.user] = make(map[*conn]struct{})
 	}
@@ -193,8 +207,12 @@ func (c *conn) deliver(msg *sse.Event, id int64) {
 }
 
 func (c *conn) kickLocked(reason string) {
-	c.closed = true
+	c.closed, c.kicked = true, true
 	c.cancel()
+	// The library's writer is most likely blocked in a write to this very
+	// peer: end that write now rather than at its deadline, so the
+	// connection and its user's presence go at once.
+	_ = c.rc.SetWriteDeadline(time.Now())
 	c.broker.kicked.Add(1)
 	c.broker.log.Info("closing slow connection", "user", c.user, "reason", reason, "position", c.position)
 }
@@ -406,11 +424,13 @@ func (c *conn) sayGoodbyeLocked() {
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc         *http.ResponseController
+	flushErr   func() error
 	ctx        context.Context
 	timeout    time.Duration
 	unwritten  *atomic.Int64
 	armedAt    time.Time
 	failed     bool
+	timedOut   bool // the peer stopped reading: a write hit its deadline
 	subscribed bool // the library answered 200: it registered a subscriber
 	started    bool // the flush after the headers is done; later ones follow events
 }
@@ -429,9 +449,7 @@ func (w *deadlineWriter) Write(p []byte) (int, error) {
 	}
 	w.arm()
 	n, err := w.ResponseWriter.Write(p)
-	if err != nil {
-		w.failed = true
-	}
+	w.fail(err)
 	return n, err
 }
 
@@ -441,14 +459,44 @@ func (w *deadlineWriter) Flush() {
 	if w.failed {
 		return
 	}
-	if w.started && w.unwritten.Add(-1) > 0 {
+	first := !w.started
+	if !first && w.unwritten.Add(-1) > 0 {
 		return
 	}
 	w.started = w.subscribed
 	w.arm()
-	if err := w.rc.Flush(); err != nil {
-		w.failed = true
+	if first || w.flushErr == nil {
+		// The first flush goes through every wrapper: gin writes the
+		// status line only when its own Flush or Write runs.
+		w.fail(w.rc.Flush())
+	} else {
+		w.fail(w.flushErr())
 	}
+}
+
+// flushWithError finds the innermost writer's FlushError: gin's Flush
+// swallows the error, and a timed-out flush is how a stalled reader is
+// usually noticed.
+func flushWithError(w http.ResponseWriter) func() error {
+	for {
+		if f, ok := w.(interface{ FlushError() error }); ok {
+			return f.FlushError
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
+func (w *deadlineWriter) fail(err error) {
+	if err == nil {
+		return
+	}
+	w.failed = true
+	var ne net.Error
+	w.timedOut = w.timedOut || errors.As(err, &ne) && ne.Timeout()
 }
 
 // arm pushes the write deadline forward, at most twice per timeout:
@@ -462,4 +510,29 @@ func (w *deadlineWriter) arm() {
 	// then the stream simply has none.
 	_ = w.rc.SetWriteDeadline(now.Add(w.timeout))
 	w.armedAt = now
+}
+
+// sayGoodbyeDirectly answers a stream that arrives while the server shuts
+// down. A 503 would make EventSource give up for good; a 200 stream that
+// says "shutdown" and ends makes it retry, elsewhere or after the restart.
+// The stream is never registered, so it is written here without the
+// library. Its id keeps the client's own position: the head would skip
+// events it never got.
+func sayGoodbyeDirectly(w http.ResponseWriter, resume Resume, head int64) {
+	position := head
+	if resume.Given || resume.Malformed {
+		position = resume.After
+	}
+	data, _ := json.Marshal(map[string]string{"id": chat.FormatID(position), "reason": "server restarting"})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if resume.Malformed {
+		// No id line: an empty one would reset the client's position.
+		fmt.Fprintf(w, "event: shutdown\nretry: 1000\ndata: %s\n\n", data)
+		return
+	}
+	fmt.Fprintf(w, "id: %d\nevent: shutdown\nretry: 1000\ndata: %s\n\n", position, data)
 }
