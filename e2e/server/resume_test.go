@@ -240,3 +240,55 @@ func TestResumeAcrossLeave(t *testing.T) {
 		}
 	}
 }
+
+// Membership periods: a user who leaves and rejoins while away gets the
+// room's events of each period they were in, and none from the gap; a room
+// joined while away starts at their join.
+func TestResumeAcrossLeaveAndRejoin(t *testing.T) {
+	srv := chattest.Start(t)
+	alice, bob, carol := srv.Login(t, "alice"), srv.Login(t, "bob"), srv.Login(t, "carol")
+	alice.Join("lobby")
+	bob.Join("lobby")
+	carol.Join("side")
+	bobS := bob.Stream("")
+	bobS.Ready()
+	aliceS := alice.Stream("")
+	aliceS.Ready()
+	last := waitPresence(aliceS, "alice", "online").ID
+	aliceS.Close()
+	waitPresence(bobS, "alice", "offline")
+
+	m1 := bob.Say("lobby", "in her first period")
+	alice.MustDo("POST", "/api/rooms/lobby/leave", nil, nil, 204)
+	leave := bobS.Expect("leave", func(e chattest.Event) bool { return e.User == "alice" })
+	bob.Say("lobby", "while she was out")
+	alice.Join("lobby")
+	rejoin := bobS.Expect("join", func(e chattest.Event) bool { return e.User == "alice" })
+	m3 := bob.Say("lobby", "in her second period")
+	carol.Say("side", "before she came")
+	alice.Join("side")
+	var s1 chattest.Event
+	carol.MustDo("POST", "/api/rooms/side/messages", map[string]string{"text": "welcome"}, &s1, 201)
+
+	frames := untilReady(alice.Stream(last))
+	checkIncreasing(t, num(t, last), frames)
+	var got []string
+	for _, f := range frames[:len(frames)-1] {
+		if f.Kind != "presence" {
+			got = append(got, f.Kind+" "+f.Event.Room+" "+f.ID)
+		}
+	}
+	sideJoin := ""
+	for _, f := range frames {
+		if f.Kind == "join" && f.Event.Room == "side" {
+			sideJoin = f.ID
+		}
+	}
+	want := []string{
+		"message lobby " + m1.ID, "leave lobby " + leave.ID, "join lobby " + rejoin.ID,
+		"message lobby " + m3.ID, "join side " + sideJoin, "message side " + s1.ID,
+	}
+	if !slices.Equal(got, want) || sideJoin == "" {
+		t.Fatalf("backlog across leave and rejoin:\n got %v\nwant %v", got, want)
+	}
+}
