@@ -241,24 +241,32 @@ func (c *conn) replay() {
 		return
 	}
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, h := range c.held {
-		if c.closed {
-			break
+	// Live events held meanwhile go out the way the backlog did, waiting
+	// for room: the queue may well be full right after a long backlog, and
+	// that is no reason to cut off a reader who keeps up. The fan-out keeps
+	// holding (never blocking) until held is found empty under the lock.
+	for {
+		c.mu.Lock()
+		held := c.held
+		c.held = nil
+		if len(held) == 0 || c.closed {
+			c.holding, c.position = false, position
+			if c.goodbye {
+				c.sayGoodbyeLocked()
+			}
+			c.mu.Unlock()
+			return
 		}
-		if h.id <= position {
-			continue
+		c.mu.Unlock()
+		for _, h := range held {
+			if h.id <= position {
+				continue
+			}
+			if !c.publish(h.msg) {
+				return
+			}
+			position = h.id
 		}
-		if !c.tryPublish(h.msg) {
-			c.kickLocked("fell behind after replay")
-			break
-		}
-		position = h.id
-	}
-	c.held, c.holding, c.position = nil, false, position
-	if c.goodbye {
-		c.sayGoodbyeLocked()
 	}
 }
 
