@@ -94,8 +94,13 @@ func testSIGKILL(t *testing.T, bin string) {
 	second := startServer(t, bin, db, flags...)
 	again := second.server().Anonymous(t)
 	again.Token, again.Name = rita.Token, rita.Name // sessions survive too
+	// So do accounts: the old password logs in, another one does not (a
+	// lost account would be registered anew by any password).
+	second.server().Login(t, writers[0].Name)
+	again.MustDo("POST", "/api/login", map[string]string{"username": writers[1].Name, "password": "not theirs"}, nil, 401)
 
-	// History holds every acknowledged message, with its text, once.
+	// History holds every acknowledged message, with its text, once (and
+	// reading it needs rita's membership, which survived as well).
 	history := roomHistory(t, again, "lobby")
 	inHistory := map[int64]string{}
 	var historyIDs []string
