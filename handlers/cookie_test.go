@@ -13,6 +13,11 @@ func TestCookieAuthAndCrossSiteWrites(t *testing.T) {
 	srv := chattest.Start(t)
 	anon := srv.Anonymous(t)
 	req, _ := http.NewRequest("POST", srv.URL+"/api/login", strings.NewReader(`{"username":"alice","password":"pw"}`))
+	if resp := anon.Raw(req); resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("login as a form would send it: status %d, want 415", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("POST", srv.URL+"/api/login", strings.NewReader(`{"username":"alice","password":"pw"}`))
+	req.Header.Set("Content-Type", "application/json")
 	resp := anon.Raw(req)
 	resp.Body.Close()
 	var cookie *http.Cookie
@@ -78,6 +83,7 @@ func TestCookieAuthAndCrossSiteWrites(t *testing.T) {
 	}
 	// A cross-site login would sign the victim into the attacker's account.
 	req, _ = http.NewRequest("POST", srv.URL+"/api/login", strings.NewReader(`{"username":"mallory","password":"pw"}`))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", "https://evil.example")
 	if resp := anon.Raw(req); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-site login: status %d, want 403", resp.StatusCode)

@@ -66,8 +66,9 @@ func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs
 	})
 	r.NoRoute(s.serveStatic)
 	r.GET("/", s.serveStatic)
+	r.HEAD("/", s.serveStatic)
 
-	r.POST("/api/login", s.sameOrigin, s.login)
+	r.POST("/api/login", s.sameOrigin, s.requireJSON, s.login)
 	api := r.Group("/api", s.authenticate)
 	api.POST("/logout", s.logout)
 	api.GET("/me", s.me)

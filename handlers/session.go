@@ -59,6 +59,15 @@ func (s *Server) sameOrigin(c *gin.Context) {
 	c.Next()
 }
 
+// requireJSON refuses bodies a cross-site HTML form could send.
+func (s *Server) requireJSON(c *gin.Context) {
+	if !isJSON(c.Request.Header.Get("Content-Type")) {
+		s.fail(c, chat.Errorf(chat.EINVALID, "Content-Type must be application/json"), http.StatusUnsupportedMediaType)
+		return
+	}
+	c.Next()
+}
+
 func bearerToken(r *http.Request) string {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"io/fs"
 	"net/http"
+	pathpkg "path"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -29,5 +31,13 @@ func (s *Server) serveStatic(c *gin.Context) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-cache")
+	// No directory listings: they would show what the client is made of
+	// under a 404 status, since gin sets it before NoRoute runs.
+	if name := strings.Trim(pathpkg.Clean(path), "/"); name != "" {
+		if info, err := fs.Stat(s.static, name); err == nil && info.IsDir() {
+			c.String(http.StatusNotFound, "404 page not found")
+			return
+		}
+	}
 	http.FileServerFS(s.static).ServeHTTP(c.Writer, c.Request)
 }
