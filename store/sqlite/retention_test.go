@@ -255,3 +255,46 @@ func TestKeepHistoryPrunesAtStartAndStops(t *testing.T) {
 	stop()
 	stop() // twice is fine: app.Close may run after a failed Serve
 }
+
+// A resume that races with pruning either gets every event after its
+// position or a *chat.Error: never a silent gap.
+func TestEventsAfterDuringPruneIsGaplessOrAnError(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	old := time.Now().Add(-2 * time.Hour)
+	join(t, s, "alice", old)
+	ids := appendAt(t, s, 3000, old)
+	head := ids[len(ids)-1]
+	// The prune is over when the whole log is gone; resumes all the while.
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Prune(ctx, time.Now().Add(-time.Hour))
+		done <- err
+	}()
+	served, refused := 0, 0
+	for i := 0; ; i++ {
+		after := ids[(i*397)%len(ids)] // positions all over the log
+		upTo := min(after+20, head)    // short reads: many of them per prune
+		events, err := s.EventsAfter(ctx, "alice", after, upTo, 100)
+		var ce *chat.Error
+		switch {
+		case errors.As(err, &ce):
+			refused++
+		case err != nil:
+			t.Fatal(err)
+		case int64(len(events)) != upTo-after || (len(events) > 0 && events[0].ID != after+1):
+			t.Fatalf("EventsAfter(%d, %d) during a prune: %d events, want %d from %d", after, upTo, len(events), upTo-after, after+1)
+		default:
+			served++
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d resumes served in full and %d refused while pruning", served, refused)
+			return
+		default:
+		}
+	}
+}
