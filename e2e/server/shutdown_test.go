@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/ssechat/ssechat/internal/chattest"
@@ -13,9 +14,10 @@ import (
 // reconnects. It should get 200 and a shutdown event with a retry hint,
 // like the streams that were open.
 func TestStreamOpenedDuringShutdownIsToldToRetry(t *testing.T) {
-	t.Skip("blocked on docs/REQUESTS-resume.md #4")
 	srv := chattest.Start(t)
 	alice := srv.Login(t, "alice")
+	alice.Join("lobby")
+	said := alice.Say("lobby", "a position to resume from")
 	open := alice.Stream("")
 	open.Ready()
 	done := make(chan error, 1)
@@ -31,5 +33,12 @@ func TestStreamOpenedDuringShutdownIsToldToRetry(t *testing.T) {
 	frames := late.Ended()
 	if len(frames) != 1 || frames[0].Kind != "shutdown" || frames[0].Retry == "" {
 		t.Fatalf("a stream opened during shutdown got %s, want one shutdown event with a retry hint", chattest.Kinds(frames))
+	}
+	// A resuming client keeps its position: the goodbye must not move its
+	// Last-Event-ID past events it has not read.
+	before := num(t, said.ID) - 1
+	resumed := alice.Stream(fmt.Sprint(before)).Ended()
+	if len(resumed) != 1 || resumed[0].Kind != "shutdown" || resumed[0].ID != fmt.Sprint(before) {
+		t.Fatalf("a resume from %d during shutdown got %s, want a shutdown event with id %d", before, chattest.Kinds(resumed), before)
 	}
 }
