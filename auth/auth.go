@@ -62,13 +62,9 @@ func (s *Service) Login(ctx context.Context, name, password string) (token, user
 func (s *Service) checkOrRegister(ctx context.Context, name, password string) (string, error) {
 	canonical, hash, err := s.store.User(ctx, name)
 	if chat.ErrorCode(err) == chat.ENOTFOUND {
-		hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
-		if err != nil {
-			return "", fmt.Errorf("hash password: %w", err)
-		}
-		err = s.store.CreateUser(ctx, name, hash)
-		if chat.ErrorCode(err) != chat.ECONFLICT {
-			return name, err
+		registered, rerr := s.register(ctx, name, password)
+		if chat.ErrorCode(rerr) != chat.ECONFLICT {
+			return registered, rerr
 		}
 		// Someone registered the name meanwhile: check against theirs.
 		canonical, hash, err = s.store.User(ctx, name)
@@ -80,6 +76,17 @@ func (s *Service) checkOrRegister(ctx context.Context, name, password string) (s
 		return "", chat.Errorf(chat.EUNAUTHORIZED, "wrong password for %q", canonical)
 	}
 	return canonical, nil
+}
+
+func (s *Service) register(ctx context.Context, name, password string) (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	if err := s.store.CreateUser(ctx, name, hash); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 // Authenticate returns the user of a session token, or chat.EUNAUTHORIZED.

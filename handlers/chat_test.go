@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,5 +237,39 @@ func TestSessionsAndMembershipsSurviveRestart(t *testing.T) {
 	}
 	if next := again.Say("lobby", "after restart"); next.ID <= said.ID && len(next.ID) <= len(said.ID) {
 		t.Fatalf("id after restart %s not above %s", next.ID, said.ID)
+	}
+}
+
+// Logins that arrive together share commits; each still succeeds or fails
+// on its own, and of many racing to register one name exactly one wins.
+func TestConcurrentLoginsAndRegistrationRace(t *testing.T) {
+	srv := chattest.Start(t)
+	var wg sync.WaitGroup
+	statuses := make([]int, 150)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name, password := fmt.Sprintf("user%d", i), "pw"
+			if i >= 100 {
+				name, password = "Contested", fmt.Sprintf("pw%d", i)
+			}
+			statuses[i] = srv.Anonymous(t).Do("POST", "/api/login", map[string]string{"username": name, "password": password}, nil)
+		}()
+	}
+	wg.Wait()
+	winners := 0
+	for i, status := range statuses {
+		switch {
+		case i < 100 && status != http.StatusOK:
+			t.Errorf("login of user%d: status %d", i, status)
+		case i >= 100 && status == http.StatusOK:
+			winners++
+		case i >= 100 && status != http.StatusUnauthorized:
+			t.Errorf("racing registration: status %d, want 200 or 401", status)
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d registrations of one name succeeded, want 1", winners)
 	}
 }

@@ -27,6 +27,7 @@ import (
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
+	execs *execBatcher
 }
 
 const schema = `
@@ -102,11 +103,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	return &Store{write: write, read: read}, nil
+	s := &Store{write: write, read: read}
+	s.execs = newExecBatcher(s)
+	return s, nil
 }
 
 // Close closes the database; a WAL checkpoint happens on the last close.
-func (s *Store) Close() error { return errors.Join(s.read.Close(), s.write.Close()) }
+func (s *Store) Close() error {
+	s.execs.close()
+	return errors.Join(s.read.Close(), s.write.Close())
+}
 
 func nowMS() int64 { return time.Now().UnixMilli() }
 
@@ -119,7 +125,7 @@ func isUniqueViolation(err error) bool {
 // CreateUser registers name with the given password hash. Names are unique
 // case-insensitively: chat.ECONFLICT if the name is taken in any case.
 func (s *Store) CreateUser(ctx context.Context, name string, passwordHash []byte) error {
-	_, err := s.write.ExecContext(ctx,
+	err := s.execs.exec(ctx,
 		`INSERT INTO users (name_key, name, password_hash, created_ms) VALUES (?, ?, ?, ?)`,
 		strings.ToLower(name), name, passwordHash, nowMS())
 	if isUniqueViolation(err) {
@@ -147,7 +153,7 @@ func (s *Store) User(ctx context.Context, name string) (canonical string, passwo
 
 // CreateSession stores a session for username under the token's hash.
 func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, username string) error {
-	_, err := s.write.ExecContext(ctx,
+	err := s.execs.exec(ctx,
 		`INSERT INTO sessions (token_hash, username, created_ms) VALUES (?, ?, ?)`,
 		tokenHash, username, nowMS())
 	if err != nil {
@@ -171,7 +177,7 @@ func (s *Store) SessionUser(ctx context.Context, tokenHash []byte) (string, erro
 
 // DeleteSession ends a session; deleting an unknown one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	if _, err := s.write.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
+	if err := s.execs.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
