@@ -102,6 +102,11 @@ func TestResumeWhilePublishing(t *testing.T) {
 	)
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	highest := func() int64 { mu.Lock(); defer mu.Unlock(); return top }
+	// Alice's starting position comes before the first message.
+	first := alice.Stream("")
+	last := first.Ready()
+	first.Close()
+
 	// Publishers are stopped by a flag, not by cancelling their requests:
 	// a cancelled POST may be committed without being acknowledged.
 	var stopping atomic.Bool
@@ -125,10 +130,6 @@ func TestResumeWhilePublishing(t *testing.T) {
 	}
 	stop := func() { stopping.Store(true); wg.Wait() }
 	defer stop()
-
-	first := alice.Stream("")
-	last := first.Ready()
-	first.Close()
 
 	const iterations = 30
 	var seen []int64
