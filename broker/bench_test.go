@@ -95,7 +95,7 @@ func BenchmarkFanout(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_ = br.ServeStream(ctx, w, req, user, broker.Resume{})
+					br.ServeStream(ctx, w, req, user, broker.Resume{})
 				}()
 			}
 			waitFrames(b, writers, 1) // every stream's ready

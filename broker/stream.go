@@ -94,7 +94,8 @@ func (b *Broker) connByStream(stream string) *conn {
 // ServeStream serves user's SSE stream on w until the client goes away, the
 // connection falls behind, or the broker shuts down. It first replays what
 // the user missed after resume, then a `ready` event, then live events.
-func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume Resume) error {
+// During shutdown it answers with a lone shutdown event instead.
+func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume Resume) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := &conn{
@@ -113,7 +114,7 @@ func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http
 	if err := b.register(c); err != nil {
 		b.streams.RemoveStream(c.stream)
 		sayGoodbyeDirectly(w, c.resume, c.head)
-		return nil
+		return
 	}
 	// byStream keeps c until the library's callbacks for its stream are done.
 	defer b.connsDone.Done()
@@ -150,7 +151,6 @@ func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http
 	b.mu.Lock()
 	delete(b.byStream, c.stream)
 	b.mu.Unlock()
-	return nil
 }
 
 func (b *Broker) register(c *conn) error {

@@ -19,10 +19,7 @@ func (s *Server) stream(c *gin.Context) {
 	if !resume.Given && !resume.Malformed {
 		resume = parseResume(c.Query("last_event_id"))
 	}
-	err := s.chat.ServeStream(c.Request.Context(), c.Writer, c.Request, currentUser(c), resume)
-	if err != nil {
-		s.fail(c, err, 0)
-	}
+	s.chat.ServeStream(c.Request.Context(), c.Writer, c.Request, currentUser(c), resume)
 }
 
 func parseResume(v string) broker.Resume {

@@ -35,7 +35,7 @@ type Chat interface {
 	Members(room string) ([]broker.Member, error)
 	CheckMember(user, room string) error
 	RoomsOf(user string) []string
-	ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume broker.Resume) error
+	ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume broker.Resume)
 }
 
 // History reads pages of past messages, oldest first.
