@@ -1,10 +1,21 @@
+//go:build unix
+
 package server_test
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/ssechat/ssechat/app"
+	"github.com/ssechat/ssechat/broker"
 	"github.com/ssechat/ssechat/internal/chattest"
 )
 
@@ -40,5 +51,65 @@ func TestStreamOpenedDuringShutdownIsToldToRetry(t *testing.T) {
 	resumed := alice.Stream(fmt.Sprint(before)).Ended()
 	if len(resumed) != 1 || resumed[0].Kind != "shutdown" || resumed[0].ID != fmt.Sprint(before) {
 		t.Fatalf("a resume from %d during shutdown got %s, want a shutdown event with id %d", before, chattest.Kinds(resumed), before)
+	}
+}
+
+// Graceful shutdown ends within its timeout even when a client stopped
+// reading: its goodbye cannot be written, so once the timeout passes the
+// server must cut it off rather than wait for its write deadline.
+func TestShutdownWithAStalledReaderEndsWithinItsTimeout(t *testing.T) {
+	t.Skip("blocked on docs/REQUESTS-resume.md #6")
+	const shutdownTimeout = time.Second
+	a, err := app.New(context.Background(), app.Config{
+		DB:           filepath.Join(t.TempDir(), "chat.db"),
+		PasswordCost: 4,
+		// A queue that never overflows and a deadline far away: only the
+		// shutdown can end the stalled stream in time.
+		Broker: broker.Config{StreamBuffer: 4096, WriteTimeout: 12 * time.Second},
+		Static: os.DirFS(filepath.Join(repoRoot(), "static")),
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, sigterm := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, smallBufferListener{ln}, shutdownTimeout) }()
+	t.Cleanup(func() {
+		sigterm()
+		<-served // Serve closes the app
+	})
+
+	srv := &chattest.Server{URL: "http://" + ln.Addr().String(), App: a}
+	sam, alice := srv.Login(t, "sam"), srv.Login(t, "alice")
+	sam.Join("lobby")
+	alice.Join("lobby")
+	aliceS := alice.Stream("")
+	aliceS.Ready()
+	openStalled(t, srv.URL, sam.Token, "")
+	waitPresence(aliceS, "sam", "online")
+	// 120 KB is more than the kernel buffers between the server and sam
+	// hold: his stream's writer is now blocked.
+	filler := strings.Repeat("x", 3900)
+	for i := range 30 {
+		e := alice.Say("lobby", fmt.Sprintf("%d %s", i, filler))
+		aliceS.Until(func(f chattest.Frame) bool { return f.ID == e.ID })
+	}
+
+	start := time.Now()
+	sigterm()
+	if frames := aliceS.Ended(); len(frames) == 0 || frames[len(frames)-1].Kind != "shutdown" {
+		t.Fatalf("alice's stream ended with %s, want shutdown", chattest.Kinds(frames))
+	}
+	select {
+	case err := <-served:
+		served <- err // for the cleanup
+		within(t, "the graceful shutdown", time.Since(start), shutdownTimeout+time.Second)
+	case <-time.After(chattest.Timeout):
+		t.Fatalf("Serve still running %v after the signal (shutdown timeout %v)", chattest.Timeout, shutdownTimeout)
 	}
 }

@@ -465,7 +465,7 @@ func TestLongResumeIsNotCutOffByHeldEvents(t *testing.T) {
 		acked = append(acked, ids...)
 	}
 	final := strconv.FormatInt(acked[len(acked)-1], 10)
-	for attempt := range 5 {
+	for attempt := range 3 {
 		s := sam.Stream("0")
 		frames := s.Until(func(f chattest.Frame) bool { return f.ID == final })
 		var got []int64
