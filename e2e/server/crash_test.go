@@ -73,6 +73,24 @@ func testSIGKILL(t *testing.T, bin string) {
 	for _, w := range writers {
 		wg.Go(func() { a.write(first.URL, w, 100) })
 	}
+	// Two more goroutines register new accounts until the crash: logins
+	// are committed in batches of their own.
+	var regMu sync.Mutex
+	registered := map[string]string{} // username → token
+	for g := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("new%d_%d", g, i)
+				token, err := login(first.URL, name, "pw-"+name)
+				if err != nil {
+					return
+				}
+				regMu.Lock()
+				registered[name] = token
+				regMu.Unlock()
+			}
+		})
+	}
 	// A position in the middle of the writes, as a reader had it.
 	var seen int
 	mid := ritaS.Until(func(f chattest.Frame) bool {
@@ -98,6 +116,19 @@ func testSIGKILL(t *testing.T, bin string) {
 	// lost account would be registered anew by any password).
 	second.server().Login(t, writers[0].Name)
 	again.MustDo("POST", "/api/login", map[string]string{"username": writers[1].Name, "password": "not theirs"}, nil, 401)
+	t.Logf("%d accounts registered while writing", len(registered))
+	for name, token := range registered {
+		c := second.server().Anonymous(t)
+		c.Token = token
+		var me struct{ Username string }
+		if got := c.Do("GET", "/api/me", nil, &me); got != 200 || me.Username != name {
+			t.Fatalf("session of %s, registered before the crash: status %d, user %q", name, got, me.Username)
+		}
+		c.Token = ""
+		if got := c.Do("POST", "/api/login", map[string]string{"username": name, "password": "not theirs"}, nil); got != 401 {
+			t.Fatalf("account %s, registered before the crash: a wrong password got %d, want 401", name, got)
+		}
+	}
 
 	// History holds every acknowledged message, with its text, once (and
 	// reading it needs rita's membership, which survived as well).

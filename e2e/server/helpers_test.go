@@ -95,6 +95,32 @@ func post(ctx context.Context, base, token, path, text string) (chattest.Event, 
 	return e, nil
 }
 
+// login logs name in (registering it on first use) and returns the token;
+// like post, it never fails the test.
+func login(base, name, password string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"username": name, "password": password})
+	ctx, cancel := context.WithTimeout(context.Background(), chattest.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/login", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return "", fmt.Errorf("login %s: status %d: %w", name, resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK || out.Token == "" {
+		return "", fmt.Errorf("login %s: status %d", name, resp.StatusCode)
+	}
+	return out.Token, nil
+}
+
 // roomHistory pages back through all of room's messages and returns them
 // oldest first.
 func roomHistory(t testing.TB, c *chattest.Client, room string) []chattest.Event {
