@@ -73,10 +73,23 @@ func testSIGKILL(t *testing.T, bin string) {
 	for _, w := range writers {
 		wg.Go(func() { a.write(first.URL, w, 100) })
 	}
-	// Two more goroutines register new accounts until the crash: logins
-	// are committed in batches of their own.
+	// Two more goroutines register new accounts until the crash (logins
+	// are committed in batches of their own), and one joins rooms.
 	var regMu sync.Mutex
 	registered := map[string]string{} // username → token
+	var joined []string               // rooms rita joined, acknowledged
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			room := fmt.Sprintf("room%d", i)
+			status, _, err := send(context.Background(), first.URL, rita.Token, "/api/rooms/"+room+"/join", struct{}{})
+			if err != nil || status != 200 {
+				return
+			}
+			regMu.Lock()
+			joined = append(joined, room)
+			regMu.Unlock()
+		}
+	})
 	for g := range 2 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -116,7 +129,14 @@ func testSIGKILL(t *testing.T, bin string) {
 	// lost account would be registered anew by any password).
 	second.server().Login(t, writers[0].Name)
 	again.MustDo("POST", "/api/login", map[string]string{"username": writers[1].Name, "password": "not theirs"}, nil, 401)
-	t.Logf("%d accounts registered while writing", len(registered))
+	t.Logf("%d accounts registered and %d rooms joined while writing", len(registered), len(joined))
+	var me struct{ Rooms []string }
+	again.MustDo("GET", "/api/me", nil, &me, 200)
+	for _, room := range joined {
+		if !slices.Contains(me.Rooms, room) {
+			t.Fatalf("rita's acknowledged join of %s was lost: she is in %v", room, me.Rooms)
+		}
+	}
 	for name, token := range registered {
 		c := second.server().Anonymous(t)
 		c.Token = token

@@ -67,26 +67,12 @@ func waitPresence(s *chattest.Stream, user, status string) chattest.Frame {
 // and returns the acknowledged event. Unlike chattest's helpers it never
 // fails the test, so writer goroutines can call it and report errors.
 func post(ctx context.Context, base, token, path, text string) (chattest.Event, error) {
-	body, _ := json.Marshal(map[string]string{"text": text})
-	ctx, cancel := context.WithTimeout(ctx, chattest.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(body))
+	status, data, err := send(ctx, base, token, path, map[string]string{"text": text})
 	if err != nil {
 		return chattest.Event{}, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return chattest.Event{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return chattest.Event{}, err
-	}
-	if resp.StatusCode != http.StatusCreated {
-		return chattest.Event{}, fmt.Errorf("POST %s: status %d: %s", path, resp.StatusCode, data)
+	if status != http.StatusCreated {
+		return chattest.Event{}, fmt.Errorf("POST %s: status %d: %s", path, status, data)
 	}
 	var e chattest.Event
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -95,28 +81,43 @@ func post(ctx context.Context, base, token, path, text string) (chattest.Event, 
 	return e, nil
 }
 
+// send POSTs body as JSON with token (if any) and returns the status and
+// the answer; it never fails the test.
+func send(ctx context.Context, base, token, path string, body any) (int, []byte, error) {
+	js, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, chattest.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(js))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, err
+}
+
 // login logs name in (registering it on first use) and returns the token;
 // like post, it never fails the test.
 func login(base, name, password string) (string, error) {
-	body, _ := json.Marshal(map[string]string{"username": name, "password": password})
-	ctx, cancel := context.WithTimeout(context.Background(), chattest.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/login", bytes.NewReader(body))
+	status, data, err := send(context.Background(), base, "", "/api/login",
+		map[string]string{"username": name, "password": password})
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
 	var out struct{ Token string }
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return "", fmt.Errorf("login %s: status %d: %w", name, resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK || out.Token == "" {
-		return "", fmt.Errorf("login %s: status %d", name, resp.StatusCode)
+	if status != http.StatusOK || json.Unmarshal(data, &out) != nil || out.Token == "" {
+		return "", fmt.Errorf("login %s: status %d: %s", name, status, data)
 	}
 	return out.Token, nil
 }
