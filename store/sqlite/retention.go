@@ -17,10 +17,10 @@ import (
 // still there, because pruning only ever removes a prefix of the log.
 const prunedKey = "pruned_through"
 
-// pruneBatch bounds one pruning transaction. The store has one write
+// pruneBatchSize bounds one pruning transaction. The store has one write
 // connection, so each batch makes the appender wait; a few hundred rows
 // keep that wait at a millisecond or two.
-const pruneBatch = 500
+const pruneBatchSize = 500
 
 // PruneEvery is how often KeepHistory prunes.
 const PruneEvery = time.Minute
@@ -30,7 +30,7 @@ const PruneEvery = time.Minute
 // many it deleted. It removes a prefix of the log only (it stops at the
 // first event that is new enough), so that one number, the pruned
 // boundary, tells replay which Last-Event-IDs it can still serve.
-// Open memberships are not touched: they refer to events by id only.
+// Memberships refer to events by id only; see pruneMemberships.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	var total int64
 	for {
@@ -39,7 +39,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		if n < pruneBatch {
+		if n < pruneBatchSize {
 			break
 		}
 	}
@@ -66,13 +66,13 @@ func (s *Store) pruneMemberships(ctx context.Context) error {
 	return nil
 }
 
-// pruneBatch deletes up to pruneBatch of the oldest events older than
+// pruneBatch deletes up to pruneBatchSize of the oldest events older than
 // cutoffMS and moves the boundary in the same transaction, so that the
 // boundary never claims less than was deleted.
 func (s *Store) pruneBatch(ctx context.Context, cutoffMS int64) (int64, error) {
 	// Find the batch on the read pool, so the write connection is only
 	// held for the delete itself.
-	rows, err := s.read.QueryContext(ctx, `SELECT id, ts_ms FROM events ORDER BY id LIMIT ?`, pruneBatch)
+	rows, err := s.read.QueryContext(ctx, `SELECT id, ts_ms FROM events ORDER BY id LIMIT ?`, pruneBatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("prune: find old events: %w", err)
 	}
