@@ -564,6 +564,10 @@ func (r *runner) runIdle(ctx context.Context) ([]result, error) {
 	b := r.sample()
 	res := r.baseResult()
 	res.Profile = r.prof.heap(ctx, "idle")
+	// The text forms carry runtime.MemStats (StackInuse: goroutine stacks,
+	// which a heap profile does not show) and the goroutine count.
+	r.prof.fetch(ctx, "/debug/pprof/heap?debug=1", "idle.memstats.txt", 30*time.Second)
+	r.prof.fetch(ctx, "/debug/pprof/goroutine?debug=1", "idle.goroutines.txt", 30*time.Second)
 	res.Subs = n
 	res.ConnectFailed = len(users) - n
 	res.ConnectSec = connTime.Seconds()

@@ -59,6 +59,9 @@ func (p *profiler) heap(ctx context.Context, tag string) string {
 }
 
 func (p *profiler) fetch(ctx context.Context, path, file string, timeout time.Duration) string {
+	if p.base == "" {
+		return ""
+	}
 	if err := checkLoopback(strings.TrimPrefix(p.base, "http://")); err != nil {
 		return ""
 	}
