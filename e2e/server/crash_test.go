@@ -4,7 +4,9 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -48,6 +50,46 @@ func TestBinary(t *testing.T) {
 	bin := buildServer(t)
 	t.Run("SIGKILL loses no acknowledged write", func(t *testing.T) { testSIGKILL(t, bin) })
 	t.Run("SIGTERM ends streams and resume loses nothing", func(t *testing.T) { testSIGTERM(t, bin) })
+	t.Run("history-retention prunes", func(t *testing.T) { testRetentionFlag(t, bin) })
+}
+
+// --history-retention reaches the store: a server started with a tiny one
+// prunes the history an earlier run wrote, and a resume from before resets.
+func testRetentionFlag(t *testing.T, bin string) {
+	db := filepath.Join(t.TempDir(), "chat.db")
+	first := startServer(t, bin, db)
+	alice := first.server().Login(t, "alice")
+	alice.Join("lobby")
+	s := alice.Stream("")
+	last := s.Ready()
+	alice.Say("lobby", "soon forgotten")
+	s.Close()
+	first.signal(syscall.SIGTERM)
+	if err := first.wait(); err != nil {
+		t.Fatalf("first server: %v", err)
+	}
+
+	second := startServer(t, bin, db, "--history-retention", "1ms")
+	again := second.server().Anonymous(t)
+	again.Token, again.Name = alice.Token, alice.Name
+	chattest.Eventually(t, "the old history to be pruned", func() bool {
+		return len(roomHistory(t, again, "lobby")) == 0
+	})
+	frames := untilReady(again.Stream(last))
+	if frames[0].Kind != "reset" || frames[0].Event.Reason == "" {
+		t.Fatalf("resume into pruned history: %s", chattest.Kinds(frames))
+	}
+	for _, bad := range []string{"-1h", "soon"} {
+		// Accepted by mistake, the server would run until the timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), chattest.Timeout)
+		out, err := exec.CommandContext(ctx, bin, "--history-retention", bad, "--addr", "127.0.0.1:0",
+			"--db", filepath.Join(t.TempDir(), "x.db")).CombinedOutput()
+		cancel()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("--history-retention %s: %v, want exit status 1: %s", bad, err, out)
+		}
+	}
 }
 
 // Every POST answered 2xx survives kill -9, and a Last-Event-ID from before
