@@ -208,13 +208,18 @@ func (c *conn) deliver(msg *sse.Event, id int64) {
 
 func (c *conn) kickLocked(reason string) {
 	c.closed, c.kicked = true, true
-	c.cancel()
-	// The library's writer is most likely blocked in a write to this very
-	// peer: end that write now rather than at its deadline, so the
-	// connection and its user's presence go at once.
-	_ = c.rc.SetWriteDeadline(time.Now())
+	c.cutOff()
 	c.broker.kicked.Add(1)
 	c.broker.log.Info("closing slow connection", "user", c.user, "reason", reason, "position", c.position)
+}
+
+// cutOff ends the connection now. The library's writer may be blocked in a
+// write to a peer that stopped reading, which cancelling does not
+// interrupt: expiring the deadline ends that write at once rather than
+// after --write-timeout.
+func (c *conn) cutOff() {
+	c.cancel()
+	_ = c.rc.SetWriteDeadline(time.Now())
 }
 
 // replay runs once the library has subscribed the connection: it sends the
@@ -395,7 +400,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.RLock()
 	for _, set := range b.conns {
 		for c := range set {
-			c.cancel()
+			c.cutOff()
 		}
 	}
 	b.mu.RUnlock()
