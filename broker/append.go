@@ -57,6 +57,7 @@ func (b *Broker) runAppender(ctx context.Context) {
 			recount, counts = nil, true
 		case <-ctx.Done():
 			b.drainOnStop()
+			close(b.plans)
 			return
 		}
 	fill:
@@ -177,12 +178,16 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request, counts bool)
 		b.requeue(events)
 		return
 	}
+	p := b.newPlan()
 	b.mu.Lock()
 	for _, e := range appended {
-		b.apply(e, &b.plan)
+		b.apply(e, p)
 	}
 	b.mu.Unlock()
-	b.plan.deliver()
+	// Published: the events' place in every connection's order is fixed.
+	// The deliverer wakes the connections while the next batch commits, so
+	// a POST waits for its commit, not for thousands of wake-ups.
+	b.plans <- p
 	for i, req := range owners {
 		req.reply <- result{event: appended[i]}
 	}
@@ -307,6 +312,28 @@ func (p *plan) addUsers(b *Broker, users map[string]struct{}) {
 
 func (p *plan) seal(msg *sse.Event, id int64) {
 	p.events = append(p.events, plannedEvent{msg: msg, id: id, end: len(p.conns)})
+}
+
+func (b *Broker) newPlan() *plan {
+	select {
+	case p := <-b.freePlans:
+		return p
+	default:
+		return &plan{}
+	}
+}
+
+// runDeliverer carries out the appender's plans one after the other, so
+// every connection gets events in log order, and recycles them.
+func (b *Broker) runDeliverer() {
+	defer b.done.Done()
+	for p := range b.plans {
+		p.deliver()
+		select {
+		case b.freePlans <- p:
+		default:
+		}
+	}
 }
 
 // deliver hands every planned event to its connections, in log order, and

@@ -74,9 +74,10 @@ func (c Config) withDefaults() Config {
 }
 
 // Broker delivers each event to every open connection allowed to see it.
-// Publishing returns only after the event is durable; delivery is
-// best-effort per connection, and a connection that falls behind is closed
-// so that it resumes from its Last-Event-ID instead of stalling the others.
+// Publishing returns only after the event is durable and its place in
+// every connection's order is fixed; delivery is best-effort per
+// connection, and a connection that falls behind is closed so that it
+// resumes from its Last-Event-ID instead of stalling the others.
 type Broker struct {
 	store    Store
 	log      *slog.Logger
@@ -102,7 +103,9 @@ type Broker struct {
 	recounts  map[string]struct{} // large rooms whose counts changed
 	closing   bool
 	connsDone sync.WaitGroup
-	plan      plan // the appender's, reused from batch to batch
+
+	plans     chan *plan // from the appender to the deliverer, in log order
+	freePlans chan *plan
 }
 
 // New loads the routing state from store and starts the appender.
@@ -129,6 +132,8 @@ func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Broke
 		online:    make(map[string]bool),
 		dirty:     make(map[string]struct{}),
 		recounts:  make(map[string]struct{}),
+		plans:     make(chan *plan, 16),
+		freePlans: make(chan *plan, 17),
 	}
 	for _, r := range rooms {
 		b.rooms[r] = make(map[string]struct{})
@@ -139,8 +144,9 @@ func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Broke
 	b.streams = newStreamServer(b)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	b.stop = stop
-	b.done.Add(2)
+	b.done.Add(3)
 	go b.runAppender(runCtx)
+	go b.runDeliverer()
 	go b.runHeartbeat(runCtx)
 	return b, nil
 }
