@@ -135,9 +135,9 @@ busy_pct() {
 }
 
 # wait_quiet: the loads share two cores with whatever else runs here (a test
-# suite, a browser): wait up to QUIET_WAIT seconds for the machine to be idle
+# suite, a browser): wait up to QUIET_WAIT (45) seconds for the machine to be idle
 # before each measurement. chatload flags results taken on a busy machine.
-QUIET_WAIT=${QUIET_WAIT:-180}
+QUIET_WAIT=${QUIET_WAIT:-45}
 wait_quiet() {
 	local waited=0 busy
 	while busy=$(busy_pct) && [ "$busy" -gt 15 ]; do
@@ -187,7 +187,7 @@ if want fanout10k; then
 fi
 if want search; then
 	run_load "max rate, $S5K subs, p99 ≤ 250 ms" 0 -mode fanout -subs "$S5K" -rates "$RATES" -search-p99 250ms \
-		-publishers 8 -duration "$SEARCH_DURATION" -drain 5s -room f5k -timeout 6m
+		-publishers 8 -duration "$SEARCH_DURATION" -drain 30s -room f5k -timeout 6m
 	NOTES+=(-note "max rate, $S5K subs, p99 ≤ 250 ms=≥ 50 msg/s, 0 lost")
 fi
 if want idle; then

@@ -71,7 +71,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.SearchP99, "search-p99", 0, "with -rates: stop at the first rate whose p99 exceeds this or loses messages, and report the highest that passed")
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "publishing connections (fanout)")
 	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "publishing time per rate (fanout, write)")
-	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "how long to wait for deliveries after publishing stops; what is missing then is lost")
+	fs.DurationVar(&cfg.Drain, "drain", time.Minute, "longest wait for deliveries after publishing stops (it ends earlier once deliveries stop arriving for 3s); what is missing then is lost")
 	fs.IntVar(&cfg.Members, "members", 100, "room members (write)")
 	fs.IntVar(&cfg.Posters, "posters", 50, "members posting back-to-back (write)")
 	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "how long connections sit idle before the RSS sample (idle)")

@@ -244,6 +244,25 @@ func (r *runner) runFanout(ctx context.Context) ([]result, error) {
 	return out, nil
 }
 
+// drainStall is how long deliveries may stop progressing before the drain
+// gives up on the missing ones.
+const drainStall = 3 * time.Second
+
+// drain waits until done() or, bounded by the drain time, until deliveries
+// stop arriving for drainStall.
+func (r *runner) drain(ctx context.Context, done func() bool, ph *phase) {
+	deadline := time.Now().Add(r.cfg.Drain)
+	last, lastAt := ph.delivered.Load(), time.Now()
+	for !done() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		if n := ph.delivered.Load(); n != last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) >= drainStall {
+			return
+		}
+	}
+}
+
 // maxInFlight bounds a publisher's unacknowledged messages: past it the
 // publisher falls behind its schedule, which shows as an achieved rate below
 // the requested one.
@@ -338,12 +357,10 @@ func (r *runner) fanoutPhase(ctx context.Context, res *result, posters []poster,
 	b := r.sample()
 
 	// Drain: wait until every counted subscriber has every acknowledged
-	// message, or the drain time runs out (what is missing then is lost).
+	// message, while deliveries still progress (a slow server is late, not
+	// lossy), bounded by the drain time. What is missing then is lost.
 	want := ph.ackCount.Load() * int64(nReady)
-	deadline := time.Now().Add(cfg.Drain)
-	for ph.delivered.Load() < want && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.drain(ctx, func() bool { return ph.delivered.Load() >= want }, ph)
 	peakRSS := peak()
 	res.Profile = profDone()
 
@@ -499,14 +516,8 @@ func (r *runner) runWrite(ctx context.Context) ([]result, error) {
 		}
 	}
 	want := ph.ackCount.Load() * int64(nListen)
-	dl := time.Now().Add(cfg.Drain)
-	for time.Now().Before(dl) && ctx.Err() == nil {
-		// Posters' own deliveries are counted too, so compare via Lost.
-		if ph.Lost(all) == 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Posters' own deliveries are counted too, so compare via Lost.
+	r.drain(ctx, func() bool { return ph.Lost(all) == 0 }, ph)
 	res := r.baseResult()
 	res.Profile = profDone()
 	res.Subs = len(members)
