@@ -17,9 +17,8 @@ type request struct {
 }
 
 type result struct {
-	event   chat.Event
-	skipped bool // the write changed nothing (a repeated join, say)
-	err     error
+	event chat.Event
+	err   error
 }
 
 // submit queues a write and waits until it is durable and fanned out.
@@ -146,7 +145,7 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request, counts bool)
 		member, exists := b.isMember(overlay, actor, e.Room)
 		switch {
 		case e.Kind == chat.KindJoin && member, e.Kind == chat.KindLeave && !member:
-			req.reply <- result{skipped: true}
+			req.reply <- result{} // changes nothing: a repeated join, say
 			continue
 		case e.Kind == chat.KindMessage && !exists:
 			req.reply <- result{err: chat.Errorf(chat.ENOTFOUND, "no room %q", e.Room)}
