@@ -58,7 +58,6 @@ func TestStreamOpenedDuringShutdownIsToldToRetry(t *testing.T) {
 // reading: its goodbye cannot be written, so once the timeout passes the
 // server must cut it off rather than wait for its write deadline.
 func TestShutdownWithAStalledReaderEndsWithinItsTimeout(t *testing.T) {
-	t.Skip("blocked on docs/REQUESTS-resume.md #6")
 	const shutdownTimeout = time.Second
 	a, err := app.New(context.Background(), app.Config{
 		DB:           filepath.Join(t.TempDir(), "chat.db"),
