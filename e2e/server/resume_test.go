@@ -293,3 +293,91 @@ func TestResumeAcrossLeaveAndRejoin(t *testing.T) {
 		t.Fatalf("backlog across leave and rejoin:\n got %v\nwant %v", got, want)
 	}
 }
+
+// The lid closes in a busy room and opens much later: with the default
+// limits, a backlog of 900 messages replays in full while the room keeps
+// going, and the page then follows live, without a reset or a cut-off.
+func TestLidClosedOnABusyRoom(t *testing.T) {
+	srv := chattest.Start(t)
+	alice := srv.Login(t, "alice")
+	alice.Join("lobby")
+	var writers []*chattest.Client
+	for i := range 6 {
+		w := srv.Login(t, fmt.Sprintf("writer%d", i))
+		w.Join("lobby")
+		writers = append(writers, w)
+	}
+	watch := writers[0].Stream("")
+	watch.Ready()
+	s := alice.Stream("")
+	s.Ready()
+	last := waitPresence(s, "alice", "online").ID
+	s.Close()
+	waitPresence(watch, "alice", "offline")
+
+	var (
+		mu    sync.Mutex
+		acked []int64
+		perr  error
+	)
+	write := func(w *chattest.Client, n int, stop *atomic.Bool) {
+		for i := 0; i < n && !stop.Load(); i++ {
+			e, err := post(context.Background(), srv.URL, w.Token, "/api/rooms/lobby/messages", fmt.Sprintf("%s %d", w.Name, i))
+			mu.Lock()
+			if err != nil {
+				perr = err
+				mu.Unlock()
+				return
+			}
+			id, _ := strconv.ParseInt(e.ID, 10, 64)
+			acked = append(acked, id)
+			mu.Unlock()
+		}
+	}
+	// The backlog: 900 messages while she is away.
+	var never atomic.Bool
+	var wg sync.WaitGroup
+	for _, w := range writers {
+		wg.Go(func() { write(w, 150, &never) })
+	}
+	wg.Wait()
+	// The room keeps going while she catches up.
+	var stopping atomic.Bool
+	for _, w := range writers[:2] {
+		wg.Go(func() { write(w, 1<<30, &stopping) })
+	}
+	stop := func() { stopping.Store(true); wg.Wait() }
+	defer stop()
+
+	resumed := alice.Stream(last)
+	frames := untilReady(resumed)
+	if frames[0].Kind == "reset" {
+		t.Fatalf("resume of a 900-message backlog reset: %s", frames[0].Data)
+	}
+	// Follow live a little, then let the room go quiet and read to its end.
+	mu.Lock()
+	target := acked[len(acked)-1] + 20
+	mu.Unlock()
+	frames = append(frames, resumed.Until(func(f chattest.Frame) bool { return num(t, f.ID) >= target })...)
+	stop()
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	slices.Sort(acked)
+	final := strconv.FormatInt(acked[len(acked)-1], 10)
+	if num(t, frames[len(frames)-1].ID) < num(t, final) {
+		frames = append(frames, resumed.Until(func(f chattest.Frame) bool { return f.ID == final })...)
+	}
+	checkIncreasing(t, num(t, last), frames)
+	var got []int64
+	for _, id := range messageIDs(frames) {
+		got = append(got, num(t, id))
+	}
+	if !slices.Equal(got, acked) {
+		t.Fatalf("alice read %d messages, %d were acknowledged; first difference at %d", len(got), len(acked), firstDiff(got, acked))
+	}
+	if k := srv.App.Broker().Kicked(); k != 0 {
+		t.Fatalf("%d connections cut off while a reader caught up", k)
+	}
+	t.Logf("%d messages: a backlog of 900, the rest live", len(acked))
+}
