@@ -237,7 +237,11 @@ func (r *runner) runFanout(ctx context.Context) ([]result, error) {
 			s.SearchP99ms = ms(cfg.SearchP99)
 			s.MaxRate = b.Rate
 		} else if len(out) > 0 {
-			s.Subs = out[0].Subs
+			// Nothing passed: report the lowest rate's figures, which say
+			// by how much it missed.
+			s = out[0]
+			s.Mode = "search"
+			s.SearchP99ms = ms(cfg.SearchP99)
 		}
 		out = append(out, s)
 	}

@@ -126,7 +126,11 @@ func summaryFigures(r result) string {
 			num(r.P50ms), num(r.P99ms), num(r.MaxMs), kilo(r.DeliveredPerSec), r.Lost, r.Dups, r.Disconnects, r.ServerCPUPct, r.ServerRSSMiB)
 	case "search":
 		if r.MaxRate == 0 {
-			return fmt.Sprintf("no rate tried met p99 ≤ %s ms with 0 lost", num(r.SearchP99ms))
+			if r.Rate == 0 {
+				return fmt.Sprintf("no rate tried met p99 ≤ %s ms with 0 lost", num(r.SearchP99ms))
+			}
+			return fmt.Sprintf("**none**: already at %s msg/s p99 %s ms, lost %d (%s deliveries/s, CPU %.0f%%)",
+				num(r.Rate), num(r.P99ms), r.Lost, kilo(r.DeliveredPerSec), r.ServerCPUPct)
 		}
 		return fmt.Sprintf("**%s msg/s** (%s deliveries/s): p99 %s ms, lost %d; CPU %.0f%%",
 			num(r.MaxRate), kilo(r.DeliveredPerSec), num(r.P99ms), r.Lost, r.ServerCPUPct)
