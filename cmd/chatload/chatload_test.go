@@ -220,3 +220,27 @@ func TestParseMachineBusy(t *testing.T) {
 		t.Fatalf("busy = %v, %v", got, err)
 	}
 }
+
+// FuzzSSE feeds arbitrary streams to the line reader and parser: neither may
+// panic, and a dispatched event always has a name.
+func FuzzSSE(f *testing.F) {
+	f.Add("event: ready\nid: 1\ndata: {}\n\n")
+	f.Add("data: a\r\ndata: b\r\n\r\n: c\n\nid\x00: 3\n")
+	f.Add(strings.Repeat("data: x", 100) + "\n\n")
+	f.Fuzz(func(t *testing.T, stream string) {
+		br := bufio.NewReaderSize(strings.NewReader(stream), 16)
+		var p sseParser
+		var scratch []byte
+		for {
+			line, err := readLine(br, &scratch)
+			if err != nil {
+				return
+			}
+			if ev, ok := p.Line(line); ok && len(ev.Name) == 0 {
+				t.Fatalf("event without a name from %q", stream)
+			}
+			findMarker(line)
+			parseSIOPacket(line)
+		}
+	})
+}

@@ -35,12 +35,12 @@ func (p *sseParser) Line(line []byte) (sseEvent, bool) {
 			p.name = p.name[:0]
 			return sseEvent{}, false
 		}
-		ev := sseEvent{Name: p.name, ID: p.lastID, Data: p.data}
-		if len(ev.Name) == 0 {
-			ev.Name = defaultEventName
+		if len(p.name) == 0 {
+			p.name = append(p.name, "message"...) // the default event type
 		}
-		// Reset for the next event; the returned slices stay valid until
-		// the next Line because append reuses the same arrays only then.
+		ev := sseEvent{Name: p.name, ID: p.lastID, Data: p.data}
+		// Reset for the next event. The returned slices share these
+		// arrays, which only the next call to Line overwrites.
 		p.name = p.name[:0]
 		p.data = p.data[:0]
 		p.hasData = false
@@ -75,8 +75,6 @@ func (p *sseParser) Line(line []byte) (sseEvent, bool) {
 
 // LastID is the id the stream would resume from (Last-Event-ID).
 func (p *sseParser) LastID() string { return string(p.lastID) }
-
-var defaultEventName = []byte("message")
 
 // readLine reads one line without its "\n" or "\r\n". It uses ReadSlice so
 // that a line that fits the reader's buffer costs no copy; a longer one is
