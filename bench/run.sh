@@ -205,11 +205,13 @@ if want storm; then
 fi
 
 echo >&2
-echo "## $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+{
+	echo "## $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	echo
+	"$WORK/chatload" table -in "$OUT" -targets "$TARGETS" "${NOTES[@]}"
+} | tee "$WORK/table.md"
 echo
-"$WORK/chatload" table -in "$OUT" -targets "$TARGETS" "${NOTES[@]}"
-echo
-echo "Raw results: $OUT"
+echo "Raw results: $OUT (table also in $WORK/table.md)"
 if [ "$PROFILE" = 1 ]; then
 	# A short excerpt of every profile, next to it, for BENCHMARKS.md.
 	for p in "$WORK"/profiles/*.pprof; do
