@@ -360,7 +360,7 @@ class App {
 
   // ---- rooms and conversations -----------------------------------------
 
-  // loadRooms takes our rooms from GET /api/me (CONTRACT-NOTES); an older
+  // loadRooms takes our rooms from GET /api/me (see openapi.yaml); an older
   // server without that list gets none, and rooms appear as they are joined.
   loadRooms(me) {
     const names = Array.isArray(me.rooms) ? me.rooms.map((r) => (typeof r === 'string' ? r : r.room)) : [];
