@@ -83,22 +83,7 @@ func BenchmarkFanout(b *testing.B) {
 			defer closeBroker()
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
-			writers := make([]*countingWriter, conns)
-			for i := range writers {
-				user := fmt.Sprintf("u%d", i)
-				if _, err := br.Join(ctx, user, "room"); err != nil {
-					b.Fatal(err)
-				}
-				w := &countingWriter{header: http.Header{}, wrote: make(chan struct{}, 1)}
-				writers[i] = w
-				req := httptest.NewRequest("GET", "/api/stream", nil)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					br.ServeStream(ctx, w, req, user, broker.Resume{})
-				}()
-			}
-			waitFrames(b, writers, 1) // every stream's ready
+			writers := connectMembers(ctx, b, br, conns, &wg)
 			base := make([]int64, conns)
 			for i, w := range writers {
 				base[i] = w.frames.Load()
@@ -135,21 +120,7 @@ func BenchmarkWritePath(b *testing.B) {
 	defer closeBroker()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	writers := make([]*countingWriter, members)
-	for i := range writers {
-		user := fmt.Sprintf("u%d", i)
-		if _, err := br.Join(ctx, user, "room"); err != nil {
-			b.Fatal(err)
-		}
-		w := &countingWriter{header: http.Header{}, wrote: make(chan struct{}, 1)}
-		writers[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			br.ServeStream(ctx, w, httptest.NewRequest("GET", "/api/stream", nil), user, broker.Resume{})
-		}()
-	}
-	waitFrames(b, writers, 1)
+	connectMembers(ctx, b, br, members, &wg)
 	var next atomic.Int64
 	b.ResetTimer()
 	var posting sync.WaitGroup
@@ -170,6 +141,29 @@ func BenchmarkWritePath(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acked/s")
 	cancel()
 	wg.Wait()
+}
+
+// connectMembers joins users u0…u(n-1) to "room", opens a stream for each
+// until ctx ends, and returns once every stream has written its ready.
+func connectMembers(ctx context.Context, b *testing.B, br *broker.Broker, n int, wg *sync.WaitGroup) []*countingWriter {
+	b.Helper()
+	writers := make([]*countingWriter, n)
+	for i := range writers {
+		user := fmt.Sprintf("u%d", i)
+		if _, err := br.Join(ctx, user, "room"); err != nil {
+			b.Fatal(err)
+		}
+		w := &countingWriter{header: http.Header{}, wrote: make(chan struct{}, 1)}
+		writers[i] = w
+		req := httptest.NewRequest("GET", "/api/stream", nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br.ServeStream(ctx, w, req, user, broker.Resume{})
+		}()
+	}
+	waitFrames(b, writers, 1)
+	return writers
 }
 
 func waitFrames(b *testing.B, writers []*countingWriter, n int64) {
