@@ -301,35 +301,11 @@ func (s *stalledStream) drain(t *testing.T) []chattest.Frame {
 	return parseFrames(string(body))
 }
 
-// parseFrames parses complete SSE events (each ended by a blank line).
+// parseFrames parses the complete SSE events of body.
 func parseFrames(body string) []chattest.Frame {
 	var out []chattest.Frame
-	for {
-		block, rest, ok := strings.Cut(body, "\n\n")
-		if !ok {
-			return out
-		}
-		body = rest
-		var f chattest.Frame
-		var data []string
-		for line := range strings.SplitSeq(block, "\n") {
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "id":
-				f.ID, f.HasID = value, true
-			case "event":
-				f.Kind = value
-			case "data":
-				data = append(data, value)
-			}
-		}
-		if f.Kind == "" && len(data) == 0 {
-			continue // a comment (heartbeat)
-		}
-		f.Data = strings.Join(data, "\n")
-		out = append(out, f)
-	}
+	chattest.ReadFrames(strings.NewReader(body), func(f chattest.Frame) { out = append(out, f) })
+	return out
 }
 
 // A reader that stalls while its queue still has room is cut off by the

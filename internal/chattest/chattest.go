@@ -247,7 +247,13 @@ func (s *Stream) read() {
 	defer close(s.done)
 	defer close(s.frames)
 	defer s.Resp.Body.Close()
-	sc := bufio.NewScanner(s.Resp.Body)
+	ReadFrames(s.Resp.Body, func(f Frame) { s.frames <- f })
+}
+
+// ReadFrames parses an SSE body and calls emit for every complete event
+// (one ended by a blank line); comment-only blocks (heartbeats) are skipped.
+func ReadFrames(r io.Reader, emit func(Frame)) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var f Frame
 	var data []string
@@ -257,7 +263,7 @@ func (s *Stream) read() {
 			if f.Kind != "" || len(data) > 0 {
 				f.Data = strings.Join(data, "\n")
 				_ = json.Unmarshal([]byte(f.Data), &f.Event)
-				s.frames <- f
+				emit(f)
 			}
 			f, data = Frame{}, nil
 			continue
