@@ -2,10 +2,7 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"time"
-
-	"github.com/r3labs/sse/v2"
 
 	"github.com/ssechat/ssechat/chat"
 )
@@ -269,7 +266,7 @@ func (b *Broker) apply(e chat.Event, p *plan) {
 		}
 		p.addUsers(b, b.peers(e.User))
 	}
-	p.seal(encode(e), e.ID)
+	p.seal(eventFrame(e), e.ID)
 }
 
 func (b *Broker) planRoomNotice(e chat.Event, p *plan) {
@@ -289,12 +286,13 @@ func (b *Broker) planRoomNotice(e chat.Event, p *plan) {
 type plan struct {
 	conns  []*conn
 	events []plannedEvent
+	woken  []*conn
 }
 
 type plannedEvent struct {
-	msg *sse.Event
-	id  int64
-	end int // conns[previous end:end] receive msg
+	frame []byte
+	id    int64
+	end   int // conns[previous end:end] receive msg
 }
 
 func (p *plan) addUser(b *Broker, user string) {
@@ -309,8 +307,8 @@ func (p *plan) addUsers(b *Broker, users map[string]struct{}) {
 	}
 }
 
-func (p *plan) seal(msg *sse.Event, id int64) {
-	p.events = append(p.events, plannedEvent{msg: msg, id: id, end: len(p.conns)})
+func (p *plan) seal(frame []byte, id int64) {
+	p.events = append(p.events, plannedEvent{frame: frame, id: id, end: len(p.conns)})
 }
 
 func (b *Broker) newPlan() *plan {
@@ -336,17 +334,25 @@ func (b *Broker) runDeliverer() {
 }
 
 // deliver hands every planned event to its connections, in log order, and
-// empties the plan for reuse.
+// empties the plan for reuse. Writers are woken only once the whole batch
+// is queued, so that each sends all of it in one write.
 func (p *plan) deliver() {
 	start := 0
 	for _, e := range p.events {
 		for _, c := range p.conns[start:e.end] {
-			c.deliver(e.msg, e.id)
+			if c.enqueue(e.frame, e.id) {
+				p.woken = append(p.woken, c)
+			}
 		}
 		start = e.end
 	}
+	for _, c := range p.woken {
+		c.signal()
+	}
 	clear(p.conns)
-	p.conns, p.events = p.conns[:0], p.events[:0]
+	clear(p.events)
+	clear(p.woken)
+	p.conns, p.events, p.woken = p.conns[:0], p.events[:0], p.woken[:0]
 }
 
 // peers is user and everyone who shares a room with them that is not large.
@@ -375,15 +381,4 @@ func (b *Broker) visible(user string, e chat.Event) bool {
 		return ok
 	}
 	return true
-}
-
-// encode renders an event once per fan-out; every connection shares the
-// result, which nothing mutates (no base64, no replay log).
-func encode(e chat.Event) *sse.Event {
-	data, err := json.Marshal(e)
-	if err != nil {
-		// chat.Event holds only strings, ints and a time: it always encodes.
-		panic("broker: encode event: " + err.Error())
-	}
-	return &sse.Event{ID: []byte(chat.FormatID(e.ID)), Event: []byte(e.Kind), Data: data}
 }

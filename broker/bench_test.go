@@ -1,11 +1,13 @@
 package broker_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,21 +21,30 @@ import (
 	"github.com/ssechat/ssechat/store/sqlite"
 )
 
-// countingWriter stands in for a connection: it counts the event frames
-// written to it, so a benchmark measures the broker and the library, not
-// the kernel.
-type countingWriter struct {
+// countingConn stands in for a client's connection: the broker takes it
+// over as it would a real one, and it counts the event frames written to
+// it, so a benchmark measures the broker, not the kernel.
+type countingConn struct {
 	header http.Header
 	mu     sync.Mutex
 	tail   []byte
 	frames atomic.Int64
 	wrote  chan struct{}
+	closed chan struct{}
+	once   sync.Once
 }
 
-func (w *countingWriter) Header() http.Header { return w.header }
-func (w *countingWriter) WriteHeader(int)     {}
-func (w *countingWriter) Flush()              {}
-func (w *countingWriter) Write(p []byte) (int, error) {
+func newCountingConn() *countingConn {
+	return &countingConn{header: http.Header{}, wrote: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+func (w *countingConn) Header() http.Header { return w.header }
+func (w *countingConn) WriteHeader(int)     {}
+func (w *countingConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w, nil, nil
+}
+
+func (w *countingConn) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// An event ends with a blank line; frames may arrive in pieces.
@@ -52,6 +63,23 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Read blocks like a client that sends nothing after its request.
+func (w *countingConn) Read([]byte) (int, error) {
+	<-w.closed
+	return 0, net.ErrClosed
+}
+
+func (w *countingConn) Close() error {
+	w.once.Do(func() { close(w.closed) })
+	return nil
+}
+
+func (w *countingConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (w *countingConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (w *countingConn) SetDeadline(time.Time) error      { return nil }
+func (w *countingConn) SetReadDeadline(time.Time) error  { return nil }
+func (w *countingConn) SetWriteDeadline(time.Time) error { return nil }
 
 func newBroker(b *testing.B, cfg broker.Config) (*broker.Broker, func()) {
 	b.Helper()
@@ -75,15 +103,14 @@ func newBroker(b *testing.B, cfg broker.Config) (*broker.Broker, func()) {
 
 // BenchmarkFanout measures one room message delivered to every connection
 // of a room: the time per message, from POST to the last connection's
-// write, with commits, encoding and the library's per-connection work.
+// write, with commits, encoding and each connection's queue and writer.
 func BenchmarkFanout(b *testing.B) {
 	for _, conns := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 			br, closeBroker := newBroker(b, broker.Config{StreamBuffer: 1024})
 			defer closeBroker()
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			writers := connectMembers(ctx, b, br, conns, &wg)
+			ctx := context.Background()
+			writers := connectMembers(ctx, b, br, conns)
 			base := make([]int64, conns)
 			for i, w := range writers {
 				base[i] = w.frames.Load()
@@ -105,8 +132,6 @@ func BenchmarkFanout(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N*conns)/b.Elapsed().Seconds(), "deliveries/s")
-			cancel()
-			wg.Wait()
 		})
 	}
 }
@@ -118,9 +143,8 @@ func BenchmarkWritePath(b *testing.B) {
 	const members, posters = 100, 50
 	br, closeBroker := newBroker(b, broker.Config{StreamBuffer: 4096})
 	defer closeBroker()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	connectMembers(ctx, b, br, members, &wg)
+	ctx := context.Background()
+	connectMembers(ctx, b, br, members)
 	var next atomic.Int64
 	b.ResetTimer()
 	var posting sync.WaitGroup
@@ -139,34 +163,29 @@ func BenchmarkWritePath(b *testing.B) {
 	posting.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acked/s")
-	cancel()
-	wg.Wait()
 }
 
 // connectMembers joins users u0…u(n-1) to "room", opens a stream for each
 // until ctx ends, and returns once every stream has written its ready.
-func connectMembers(ctx context.Context, b *testing.B, br *broker.Broker, n int, wg *sync.WaitGroup) []*countingWriter {
+func connectMembers(ctx context.Context, b *testing.B, br *broker.Broker, n int) []*countingConn {
 	b.Helper()
-	writers := make([]*countingWriter, n)
+	writers := make([]*countingConn, n)
 	for i := range writers {
 		user := fmt.Sprintf("u%d", i)
 		if _, err := br.Join(ctx, user, "room"); err != nil {
 			b.Fatal(err)
 		}
-		w := &countingWriter{header: http.Header{}, wrote: make(chan struct{}, 1)}
+		w := newCountingConn()
 		writers[i] = w
-		req := httptest.NewRequest("GET", "/api/stream", nil)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			br.ServeStream(ctx, w, req, user, broker.Resume{})
-		}()
+		// The broker takes the connection over and returns; closing the
+		// broker ends the stream.
+		br.ServeStream(ctx, w, httptest.NewRequest("GET", "/api/stream", nil), user, broker.Resume{})
 	}
 	waitFrames(b, writers, 1)
 	return writers
 }
 
-func waitFrames(b *testing.B, writers []*countingWriter, n int64) {
+func waitFrames(b *testing.B, writers []*countingConn, n int64) {
 	b.Helper()
 	for i, w := range writers {
 		for w.frames.Load() < n {

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/r3labs/sse/v2"
-
 	"github.com/ssechat/ssechat/chat"
 )
 
@@ -82,7 +80,6 @@ type Broker struct {
 	store    Store
 	log      *slog.Logger
 	cfg      Config
-	streams  *sse.Server
 	requests chan *request
 	wake     chan struct{} // presence may have changed
 	stop     context.CancelFunc
@@ -97,10 +94,9 @@ type Broker struct {
 	rooms     map[string]map[string]struct{} // room → members
 	userRooms map[string]map[string]struct{} // user → rooms
 	conns     map[string]map[*conn]struct{}  // user → open connections
-	byStream  map[string]*conn
-	online    map[string]bool     // presence as last published
-	dirty     map[string]struct{} // users whose presence may have changed
-	recounts  map[string]struct{} // large rooms whose counts changed
+	online    map[string]bool                // presence as last published
+	dirty     map[string]struct{}            // users whose presence may have changed
+	recounts  map[string]struct{}            // large rooms whose counts changed
 	closing   bool
 	connsDone sync.WaitGroup
 
@@ -128,7 +124,6 @@ func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Broke
 		rooms:     make(map[string]map[string]struct{}, len(rooms)),
 		userRooms: make(map[string]map[string]struct{}),
 		conns:     make(map[string]map[*conn]struct{}),
-		byStream:  make(map[string]*conn),
 		online:    make(map[string]bool),
 		dirty:     make(map[string]struct{}),
 		recounts:  make(map[string]struct{}),
@@ -141,7 +136,6 @@ func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Broke
 	for _, m := range members {
 		b.addMember(m.User, m.Room)
 	}
-	b.streams = newStreamServer(b)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	b.stop = stop
 	b.done.Add(3)
@@ -311,7 +305,6 @@ var errShuttingDown = chat.Errorf(chat.EUNAVAILABLE, "server is shutting down")
 func (b *Broker) Close() {
 	b.stop()
 	b.done.Wait()
-	b.streams.Close()
 }
 
 func isCanceled(err error) bool {
