@@ -46,6 +46,7 @@ func run(args []string) error {
 	replayLimit := fl.Int("replay-limit", 1000, "most events replayed on resume before the stream resets instead")
 	streamBuffer := fl.Int("stream-buffer", 256, "events queued per connection before a slow one is closed")
 	writeTimeout := fl.Duration("write-timeout", 10*time.Second, "a stream whose reader stalls this long is closed")
+	writeRate := fl.Int("write-rate", 0, "stream writes a second before the fan-out batches events into fewer, larger writes; 0 is 20,000 per CPU")
 	largeRoom := fl.Int("large-room", 100, "member count above which a room sends counts instead of per-user join/leave/presence notices")
 	shutdownTimeout := fl.Duration("shutdown-timeout", 10*time.Second, "longest graceful shutdown")
 	retention := fl.Duration("history-retention", 0, "prune events older than this (e.g. 720h); 0 keeps history forever")
@@ -60,6 +61,9 @@ func run(args []string) error {
 	}
 	if *retention < 0 {
 		return errors.New("--history-retention must not be negative")
+	}
+	if *writeRate < 0 {
+		return errors.New("--write-rate must not be negative")
 	}
 	if *cost < bcrypt.MinCost || *cost > bcrypt.MaxCost {
 		return fmt.Errorf("--password-cost must be from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
@@ -84,6 +88,7 @@ func run(args []string) error {
 			StreamBuffer: *streamBuffer,
 			WriteTimeout: *writeTimeout,
 			LargeRoom:    *largeRoom,
+			WriteRate:    *writeRate,
 		},
 	})
 	if err != nil {

@@ -44,6 +44,10 @@ type Config struct {
 	// at most once per MembersInterval.
 	LargeRoom       int
 	MembersInterval time.Duration
+	// WriteRate is how many stream writes a second the fan-out makes
+	// before it batches events into fewer, larger writes (see
+	// runDeliverer).
+	WriteRate int
 }
 
 func (c Config) withDefaults() Config {
@@ -64,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LargeRoom <= 0 {
 		c.LargeRoom = 100
+	}
+	if c.WriteRate <= 0 {
+		c.WriteRate = defaultWriteRate()
 	}
 	if c.MembersInterval <= 0 {
 		c.MembersInterval = time.Second

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssechat/ssechat/chat"
@@ -39,6 +40,7 @@ type conn struct {
 	cancel context.CancelFunc
 	out    sink
 	wake   chan struct{}
+	round  atomic.Pointer[round] // the deliverer's round that last woke the writer
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -157,7 +159,11 @@ func (c *conn) run() {
 		c.woken = false
 		goodbye, position := c.goodbye, c.position
 		c.mu.Unlock()
-		if len(batch) > 0 && !c.write(batch) {
+		ok := len(batch) == 0 || c.write(batch)
+		if r := c.round.Swap(nil); r != nil {
+			r.wrote()
+		}
+		if !ok {
 			return
 		}
 		if goodbye {
@@ -201,6 +207,9 @@ func (c *conn) sayGoodbye(position int64) {
 
 func (c *conn) finish() {
 	c.cancel()
+	if r := c.round.Swap(nil); r != nil {
+		r.wrote()
+	}
 	c.broker.unregister(c)
 	c.out.close()
 	c.broker.connsDone.Done()
