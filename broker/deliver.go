@@ -138,6 +138,11 @@ func startRound(writers []*conn) *round {
 			old.wrote()
 		}
 		c.signal()
+		// A writer that has ended since its frames were queued will never
+		// count itself.
+		if c.ctx.Err() != nil && c.round.CompareAndSwap(r, nil) {
+			r.wrote()
+		}
 	}
 	return r
 }
