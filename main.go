@@ -46,7 +46,7 @@ func run(args []string) error {
 	replayLimit := fl.Int("replay-limit", 1000, "most events replayed on resume before the stream resets instead")
 	streamBuffer := fl.Int("stream-buffer", 256, "events queued per connection before a slow one is closed")
 	writeTimeout := fl.Duration("write-timeout", 10*time.Second, "a stream whose reader stalls this long is closed")
-	writeRate := fl.Int("write-rate", 0, "stream writes a second before the fan-out batches events into fewer, larger writes; 0 is 20,000 per CPU")
+	writeRate := fl.Int("write-rate", 0, "stream writes a second before the fan-out batches events into fewer, larger writes; 0 is 25,000 per CPU")
 	largeRoom := fl.Int("large-room", 100, "member count above which a room sends counts instead of per-user join/leave/presence notices")
 	shutdownTimeout := fl.Duration("shutdown-timeout", 10*time.Second, "longest graceful shutdown")
 	retention := fl.Duration("history-retention", 0, "prune events older than this (e.g. 720h); 0 keeps history forever")

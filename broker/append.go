@@ -247,7 +247,7 @@ func (b *Broker) apply(e chat.Event, p *plan) {
 		b.planRoomNotice(e, p)
 		b.removeMember(e.User, e.Room)
 	case chat.KindMessage, chat.KindMembers:
-		p.addUsers(b, b.rooms[e.Room])
+		p.addRoom(b, e.Room)
 	case chat.KindPrivate:
 		p.addUser(b, e.From)
 		if e.To != e.From {
@@ -275,7 +275,7 @@ func (b *Broker) planRoomNotice(e chat.Event, p *plan) {
 		p.addUser(b, e.User)
 		return
 	}
-	p.addUsers(b, b.rooms[e.Room])
+	p.addRoom(b, e.Room)
 }
 
 // peers is user and everyone who shares a room with them that is not large.

@@ -28,6 +28,11 @@ func (p *plan) addUser(b *Broker, user string) {
 	}
 }
 
+// addRoom plans delivery to every open connection of room's members.
+func (p *plan) addRoom(b *Broker, room string) {
+	p.conns = append(p.conns, b.connsOfRoom(room)...)
+}
+
 func (p *plan) addUsers(b *Broker, users map[string]struct{}) {
 	for u := range users {
 		p.addUser(b, u)
@@ -184,8 +189,8 @@ func (p *plan) queue(woken []*conn) []*conn {
 
 // defaultWriteRate is how many stream writes a second the deliverer allows
 // before it batches. Measured on two cores at 5,000 and 10,000 streams ×
-// 20 msg/s (BENCHMARKS.md): 40,000 writes/s gave p99 194 and 416 ms, 60,000
-// gave 160 and 795 ms, 80,000 (rounds paced only by the writers) 295 and
-// 827 ms. Past about 20,000 per core the writes, and the clients' reads of
+// 20 msg/s with the load generator on the same cores (BENCHMARKS.md), p99:
+// 40,000 writes/s 198 and 401 ms; 50,000: 184 and 328 ms; 60,000: 156 and
+// 557 ms. Past about 25,000 per core the writes, and the clients' reads of
 // them, starve everything else, and latency grows instead of shrinking.
-func defaultWriteRate() int { return 20_000 * runtime.GOMAXPROCS(0) }
+func defaultWriteRate() int { return 25_000 * runtime.GOMAXPROCS(0) }

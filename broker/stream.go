@@ -120,6 +120,7 @@ func (b *Broker) register(c *conn) error {
 		b.conns[c.user] = make(map[*conn]struct{})
 	}
 	b.conns[c.user][c] = struct{}{}
+	b.connsChanged(c.user)
 	if len(b.conns[c.user]) == 1 {
 		b.markDirty(c.user)
 	}
@@ -134,6 +135,7 @@ func (b *Broker) unregister(c *conn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.conns[c.user], c)
+	b.connsChanged(c.user)
 	if len(b.conns[c.user]) == 0 {
 		delete(b.conns, c.user)
 		b.markDirty(c.user)
