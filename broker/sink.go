@@ -56,12 +56,11 @@ func takeOver(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*t
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	h := w.Header().Clone()
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	// The connection ends with the stream: nothing else may be sent on it.
+	h.Set("Connection", "close")
 	if chunked {
 		h.Set("Transfer-Encoding", "chunked")
-	} else {
-		// An HTTP/1.0 client reads the stream until the connection closes.
-		h.Set("Connection", "close")
-	}
+	} // else an HTTP/1.0 client reads the stream until the connection closes.
 	_ = h.Write(&head)
 	head.WriteString("\r\n")
 	return &takenConn{conn: nc, timeout: timeout, chunked: chunked, head: head.Bytes(), crlf: [2]byte{'\r', '\n'}}, nil
