@@ -16,6 +16,5 @@ func TestMain(m *testing.M) {
 		// Idle keep-alive connections of the tests' own HTTP client.
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 }
