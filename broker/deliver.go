@@ -2,7 +2,6 @@ package broker
 
 import (
 	"runtime"
-	"sync/atomic"
 	"time"
 )
 
@@ -60,48 +59,40 @@ func (b *Broker) newPlan() *plan {
 // CPU), and a writer woken for every event makes one per event: at 10,000
 // streams × 20 msg/s that is 200,000 writes a second, more than the
 // machine can make, and the backlog that builds up shows as seconds of
-// latency. So the deliverer wakes writers in rounds, like group commit:
-// the next round starts once most of the last one has written, and
-// frames queued meanwhile go out together, in one write per connection.
-// WriteRate bounds how fast rounds follow each other on a fast machine; a
-// floor of 10,000 writes a second keeps stalled writers from holding the
-// rest back. A small or quiet room waits for nothing.
+// latency. So writers wait their turn in a queue that is woken at
+// WriteRate, in bursts of at most burstWindow's worth: frames queued for a
+// connection while it waits go out together, in one write. A small or
+// quiet room waits for nothing; a 10,000-member room's writers are woken
+// over 10,000 / WriteRate seconds, evenly, not all at once.
 func (b *Broker) runDeliverer() {
 	defer b.done.Done()
-	fastest := time.Second / time.Duration(b.cfg.WriteRate)
-	slowest := max(fastest, time.Second/minWriteRate)
-	var (
-		pending []*conn // writers to wake in the next round
-		last    *round
-		early   time.Time // the next round starts no earlier than this
-		late    time.Time // and no later, written or not
-		timer   = time.NewTimer(time.Hour)
-	)
+	rate := float64(b.cfg.WriteRate)
+	burst := max(1, rate*burstWindow.Seconds())
+	tokens, last := burst, time.Now()
+	var waiting []*conn // writers to wake, in the order their first frame was queued
+	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	plans := b.plans
-	for plans != nil || len(pending) > 0 {
+	for plans != nil || len(waiting) > 0 {
 		var due <-chan time.Time
-		var written <-chan struct{}
-		if len(pending) > 0 {
+		if len(waiting) > 0 {
 			now := time.Now()
-			var wait time.Duration
-			switch {
-			case plans == nil: // stopping: wake everyone now
-			case now.Before(early):
-				wait = early.Sub(now)
-			case last != nil && !last.finished() && now.Before(late):
-				wait, written = late.Sub(now), last.done
+			tokens = min(burst, tokens+now.Sub(last).Seconds()*rate)
+			last = now
+			n := len(waiting)
+			if plans != nil { // when stopping, wake everyone now
+				n = min(n, int(tokens))
 			}
-			if wait <= 0 {
-				last = startRound(pending)
-				n := time.Duration(len(pending))
-				early, late = now.Add(n*fastest), now.Add(n*slowest)
-				clear(pending)
-				pending = pending[:0]
-				continue
+			for _, c := range waiting[:n] {
+				c.signal()
 			}
-			timer.Reset(wait)
-			due = timer.C
+			tokens -= float64(n)
+			clear(waiting[:n])
+			waiting = waiting[n:]
+			if len(waiting) > 0 {
+				timer.Reset(wakeTick)
+				due = timer.C
+			}
 		}
 		select {
 		case p, ok := <-plans:
@@ -109,64 +100,24 @@ func (b *Broker) runDeliverer() {
 				plans = nil
 				break
 			}
-			pending = p.queue(pending)
+			waiting = p.queue(waiting)
 			select {
 			case b.freePlans <- p:
 			default:
 			}
 		case <-due:
-		case <-written:
 		}
 		timer.Stop()
 	}
 }
 
-// minWriteRate is the slowest the deliverer paces writes however long a
-// round's writers take: a few stalled connections must not hold up the
-// rest until their write deadline.
-const minWriteRate = 10_000
-
-// round is the writers the deliverer woke at once.
-type round struct {
-	left atomic.Int64  // writers yet to write
-	done chan struct{} // closed when all but the stragglers have
-	// stragglers is how many may still be writing when the round counts
-	// as written: a slow or stalled few must not set the pace.
-	stragglers int64
-}
-
-func startRound(writers []*conn) *round {
-	r := &round{done: make(chan struct{}), stragglers: int64(len(writers) / 20)}
-	r.left.Store(int64(len(writers)))
-	for _, c := range writers {
-		if old := c.round.Swap(r); old != nil {
-			old.wrote()
-		}
-		c.signal()
-		// A writer that has ended since its frames were queued will never
-		// count itself.
-		if c.ctx.Err() != nil && c.round.CompareAndSwap(r, nil) {
-			r.wrote()
-		}
-	}
-	return r
-}
-
-// wrote counts one of the round's writers as done.
-func (r *round) wrote() {
-	if r.left.Add(-1) == r.stragglers {
-		close(r.done)
-	}
-}
-
-func (r *round) finished() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
+const (
+	// burstWindow is how many seconds' worth of wake-ups may happen at
+	// once after a quiet spell.
+	burstWindow = 5 * time.Millisecond
+	// wakeTick is how often a queue of waiting writers is served.
+	wakeTick = time.Millisecond
+)
 
 // queue hands every planned event to its connections, in log order,
 // appends the writers that need waking to woken, and empties the plan for

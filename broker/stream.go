@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ssechat/ssechat/chat"
@@ -40,7 +39,6 @@ type conn struct {
 	cancel context.CancelFunc
 	out    sink
 	wake   chan struct{}
-	round  atomic.Pointer[round] // the deliverer's round that last woke the writer
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -161,11 +159,7 @@ func (c *conn) run() {
 		c.woken = false
 		goodbye, position := c.goodbye, c.position
 		c.mu.Unlock()
-		ok := len(batch) == 0 || c.write(batch)
-		if r := c.round.Swap(nil); r != nil {
-			r.wrote()
-		}
-		if !ok {
+		if len(batch) > 0 && !c.write(batch) {
 			return
 		}
 		if goodbye {
@@ -209,9 +203,6 @@ func (c *conn) sayGoodbye(position int64) {
 
 func (c *conn) finish() {
 	c.cancel()
-	if r := c.round.Swap(nil); r != nil {
-		r.wrote()
-	}
 	c.broker.unregister(c)
 	c.out.close()
 	c.broker.connsDone.Done()
