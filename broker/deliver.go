@@ -141,7 +141,7 @@ func (p *plan) queue(woken []*conn) []*conn {
 // defaultWriteRate is how many stream writes a second the deliverer allows
 // before it batches. Measured on two cores at 5,000 and 10,000 streams ×
 // 20 msg/s with the load generator on the same cores (BENCHMARKS.md), p99:
-// 40,000 writes/s 198 and 401 ms; 50,000: 184 and 328 ms; 60,000: 156 and
-// 557 ms. Past about 25,000 per core the writes, and the clients' reads of
-// them, starve everything else, and latency grows instead of shrinking.
+// 40,000 writes/s 143 and 264 ms; 50,000: 114 and 272 ms; 60,000: 118 and
+// 244 ms but a full core at 10,000. Past about 25,000 per core the writes,
+// and the clients' reads of them, starve everything else.
 func defaultWriteRate() int { return 25_000 * runtime.GOMAXPROCS(0) }
