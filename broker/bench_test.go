@@ -81,7 +81,7 @@ func (w *countingConn) SetDeadline(time.Time) error      { return nil }
 func (w *countingConn) SetReadDeadline(time.Time) error  { return nil }
 func (w *countingConn) SetWriteDeadline(time.Time) error { return nil }
 
-func newBroker(b *testing.B, cfg broker.Config) (*broker.Broker, func()) {
+func newBroker(b testing.TB, cfg broker.Config) (*broker.Broker, func()) {
 	b.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
@@ -167,7 +167,7 @@ func BenchmarkWritePath(b *testing.B) {
 
 // connectMembers joins users u0…u(n-1) to "room", opens a stream for each
 // until ctx ends, and returns once every stream has written its ready.
-func connectMembers(ctx context.Context, b *testing.B, br *broker.Broker, n int) []*countingConn {
+func connectMembers(ctx context.Context, b testing.TB, br *broker.Broker, n int) []*countingConn {
 	b.Helper()
 	writers := make([]*countingConn, n)
 	for i := range writers {
@@ -185,7 +185,7 @@ func connectMembers(ctx context.Context, b *testing.B, br *broker.Broker, n int)
 	return writers
 }
 
-func waitFrames(b *testing.B, writers []*countingConn, n int64) {
+func waitFrames(b testing.TB, writers []*countingConn, n int64) {
 	b.Helper()
 	for i, w := range writers {
 		for w.frames.Load() < n {

@@ -89,6 +89,9 @@ func (b *Broker) runDeliverer() {
 			tokens -= float64(n)
 			clear(waiting[:n])
 			waiting = waiting[n:]
+			if plans == nil {
+				return // everyone is awake and nothing more will come
+			}
 			if len(waiting) > 0 {
 				timer.Reset(wakeTick)
 				due = timer.C
