@@ -181,3 +181,17 @@ func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
+
+// lobbyWatchedByBob logs alice and bob in, both members of the lobby, and
+// returns bob's stream once it shows him online: from then on alice's
+// stream owes her nothing of his presence, and bob watches hers.
+func lobbyWatchedByBob(t *testing.T, srv *chattest.Server) (alice, bob *chattest.Client, bobS *chattest.Stream) {
+	t.Helper()
+	alice, bob = srv.Login(t, "alice"), srv.Login(t, "bob")
+	alice.Join("lobby")
+	bob.Join("lobby")
+	bobS = bob.Stream("")
+	bobS.Ready()
+	waitPresence(bobS, "bob", "online")
+	return alice, bob, bobS
+}

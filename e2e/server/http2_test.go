@@ -163,12 +163,7 @@ func TestHTTP2Stream(t *testing.T) {
 	// the request's context.
 	srv := chattest.Start(t, chattest.WithBroker(broker.Config{Heartbeat: time.Hour}))
 	h2 := startH2(t, srv)
-	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
-	alice.Join("lobby")
-	bob.Join("lobby")
-	bobS := bob.Stream("")
-	bobS.Ready()
-	waitPresence(bobS, "bob", "online")
+	alice, bob, bobS := lobbyWatchedByBob(t, srv)
 
 	aliceS := openH2Stream(t, h2, alice.Token, "")
 	if first := aliceS.until(isReady); len(first) != 1 || first[0].Event.User != "alice" {

@@ -198,14 +198,7 @@ var tricky = []string{
 // Heartbeats every few milliseconds interleave comments with the events.
 func TestR3labsReadsOurStream(t *testing.T) {
 	srv := chattest.Start(t, chattest.WithBroker(broker.Config{Heartbeat: 20 * time.Millisecond}))
-	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
-	alice.Join("lobby")
-	bob.Join("lobby")
-	// Bob is online before alice's stream opens, so her stream owes her no
-	// presence of his.
-	bobS := bob.Stream("")
-	bobS.Ready()
-	waitPresence(bobS, "bob", "online")
+	alice, bob, _ := lobbyWatchedByBob(t, srv)
 
 	client := newR3Client(srv.URL, alice.Token)
 	sub := subscribeR3(t, client, "")
@@ -249,12 +242,8 @@ func TestR3labsReadsOurStream(t *testing.T) {
 // `ready` and live events.
 func TestR3labsResume(t *testing.T) {
 	srv := chattest.Start(t)
-	alice, bob, carol := srv.Login(t, "alice"), srv.Login(t, "bob"), srv.Login(t, "carol")
-	alice.Join("lobby")
-	bob.Join("lobby")
-	bobS := bob.Stream("")
-	bobS.Ready()
-	waitPresence(bobS, "bob", "online")
+	alice, bob, bobS := lobbyWatchedByBob(t, srv)
+	carol := srv.Login(t, "carol")
 
 	client := newR3Client(srv.URL, alice.Token)
 	sub := subscribeR3(t, client, "")
