@@ -32,7 +32,8 @@ func TestHTTP1StreamFraming(t *testing.T) {
 			alice.Join("lobby")
 			bob.Join("lobby")
 
-			resp, frames := rawStream(t, srv.URL, tc.proto, alice.Token)
+			stream := rawStream(t, srv.URL, tc.proto, alice.Token)
+			resp := stream.Resp
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
@@ -56,24 +57,21 @@ func TestHTTP1StreamFraming(t *testing.T) {
 				}
 			}
 
-			next(t, frames, "ready")
+			if first := stream.Next(); first.Kind != "ready" {
+				t.Fatalf("the stream starts with %q, want ready", first.Kind)
+			}
 			sent := bob.Say("lobby", "over "+tc.proto)
-			for {
-				f := next(t, frames, "")
-				if f.Kind == "message" {
-					if f.ID != sent.ID || f.Event.Text != sent.Text {
-						t.Fatalf("got message %s %q, want %s %q", f.ID, f.Event.Text, sent.ID, sent.Text)
-					}
-					break
-				}
+			got := stream.Expect("message", nil)
+			if got.ID != sent.ID || got.Event.Text != sent.Text {
+				t.Fatalf("got message %s %q, want %s %q", got.ID, got.Event.Text, sent.ID, sent.Text)
 			}
 		})
 	}
 }
 
-// rawStream writes a stream request in proto by hand and returns the
-// response head and the frames of its body as they arrive.
-func rawStream(t *testing.T, base, proto, token string) (*http.Response, <-chan chattest.Frame) {
+// rawStream writes a stream request in proto by hand and reads the
+// response off the connection.
+func rawStream(t *testing.T, base, proto, token string) *chattest.Stream {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -83,36 +81,14 @@ func rawStream(t *testing.T, base, proto, token string) (*http.Response, <-chan 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "GET /api/stream %s\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", proto, u.Host, token)
 	conn.SetReadDeadline(time.Now().Add(chattest.Timeout))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
+		conn.Close()
 		t.Fatalf("read the response head: %v", err)
 	}
-	frames := make(chan chattest.Frame, 64)
-	go func() {
-		defer close(frames)
-		// ReadResponse's body undoes the chunking, or reads to EOF.
-		chattest.ReadFrames(resp.Body, func(f chattest.Frame) { frames <- f })
-	}()
-	return resp, frames
-}
-
-// next returns the next frame, which must be of kind unless kind is empty.
-func next(t *testing.T, frames <-chan chattest.Frame, kind string) chattest.Frame {
-	t.Helper()
-	select {
-	case f, ok := <-frames:
-		if !ok {
-			t.Fatal("the stream ended")
-		}
-		if kind != "" && f.Kind != kind {
-			t.Fatalf("got a %q event, want %q", f.Kind, kind)
-		}
-		return f
-	case <-time.After(chattest.Timeout):
-		t.Fatalf("no %q event within %v", kind, chattest.Timeout)
-	}
-	return chattest.Frame{}
+	// The body undoes the chunking, or reads to EOF; closing the
+	// connection ends it.
+	return chattest.ReadStream(t, resp, func() { conn.Close() })
 }

@@ -72,21 +72,11 @@ func h2Do(t *testing.T, h2 *httptest.Server, token, method, path string, body, o
 	return resp.StatusCode
 }
 
-// h2Stream is a stream read over HTTP/2.
-type h2Stream struct {
-	t      *testing.T
-	resp   *http.Response
-	frames chan chattest.Frame
-	done   chan struct{}
-}
-
 // openH2Stream opens token's stream over HTTP/2, resuming after
 // lastEventID unless it is "", and checks the response head.
-func openH2Stream(t *testing.T, h2 *httptest.Server, token, lastEventID string) *h2Stream {
+func openH2Stream(t *testing.T, h2 *httptest.Server, token, lastEventID string) *chattest.Stream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, "GET", h2.URL+"/api/stream", nil)
+	req, err := http.NewRequest("GET", h2.URL+"/api/stream", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,22 +84,9 @@ func openH2Stream(t *testing.T, h2 *httptest.Server, token, lastEventID string) 
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	resp, err := h2.Client().Do(req)
-	if err != nil {
-		t.Fatalf("open stream over HTTP/2: %v", err)
-	}
-	s := &h2Stream{t: t, resp: resp, frames: make(chan chattest.Frame, 10000), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		defer close(s.frames)
-		chattest.ReadFrames(resp.Body, func(f chattest.Frame) { s.frames <- f })
-	}()
-	t.Cleanup(s.close)
-	if resp.ProtoMajor != 2 {
-		t.Fatalf("stream answered over %s, want HTTP/2", resp.Proto)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("stream over HTTP/2: status %d", resp.StatusCode)
+	s := chattest.OpenStreamWith(t, h2.Client(), req)
+	if s.Resp.ProtoMajor != 2 {
+		t.Fatalf("stream answered over %s, want HTTP/2", s.Resp.Proto)
 	}
 	for header, want := range map[string]string{
 		"Content-Type":      "text/event-stream",
@@ -117,40 +94,11 @@ func openH2Stream(t *testing.T, h2 *httptest.Server, token, lastEventID string) 
 		"X-Accel-Buffering": "no",
 		"Content-Encoding":  "",
 	} {
-		if got := resp.Header.Get(header); got != want {
+		if got := s.Resp.Header.Get(header); got != want {
 			t.Errorf("stream over HTTP/2: %s %q, want %q", header, got, want)
 		}
 	}
 	return s
-}
-
-// until collects frames up to and including the first for which stop
-// holds, failing the test if the stream ends or stalls first.
-func (s *h2Stream) until(stop func(chattest.Frame) bool) []chattest.Frame {
-	s.t.Helper()
-	var out []chattest.Frame
-	deadline := time.After(chattest.Timeout)
-	for {
-		select {
-		case f, ok := <-s.frames:
-			if !ok {
-				s.t.Fatalf("HTTP/2 stream ended after %s", chattest.Kinds(out))
-			}
-			out = append(out, f)
-			if stop(f) {
-				return out
-			}
-		case <-deadline:
-			s.t.Fatalf("HTTP/2 stream stalled after %s", chattest.Kinds(out))
-		}
-	}
-}
-
-// close closes the response body, as a client that goes away does, and
-// waits for the reader.
-func (s *h2Stream) close() {
-	s.resp.Body.Close()
-	<-s.done
 }
 
 // A stream over HTTP/2 opens with ready, carries live events both ways
@@ -166,11 +114,11 @@ func TestHTTP2Stream(t *testing.T) {
 	alice, bob, bobS := lobbyWatchedByBob(t, srv)
 
 	aliceS := openH2Stream(t, h2, alice.Token, "")
-	if first := aliceS.until(isReady); len(first) != 1 || first[0].Event.User != "alice" {
+	if first := aliceS.Until(isReady); len(first) != 1 || first[0].Event.User != "alice" {
 		t.Fatalf("HTTP/2 stream starts with %s, want ready for alice", chattest.Kinds(first))
 	}
 	// Her first connection puts her online, on her stream and on bob's.
-	aliceS.until(func(f chattest.Frame) bool {
+	aliceS.Until(func(f chattest.Frame) bool {
 		return f.Kind == "presence" && f.Event.User == "alice" && f.Event.Status == "online"
 	})
 	waitPresence(bobS, "alice", "online")
@@ -182,7 +130,7 @@ func TestHTTP2Stream(t *testing.T) {
 	if status := h2Do(t, h2, alice.Token, "POST", "/api/rooms/lobby/messages", map[string]string{"text": "hello over h2\n\nevent: x"}, &fromAlice); status != http.StatusCreated {
 		t.Fatalf("POST over HTTP/2: status %d", status)
 	}
-	live := aliceS.until(func(f chattest.Frame) bool { return f.ID == fromAlice.ID })
+	live := aliceS.Until(func(f chattest.Frame) bool { return f.ID == fromAlice.ID })
 	if len(live) != 2 {
 		t.Fatalf("HTTP/2 stream got %s, want the two messages", chattest.Kinds(live))
 	}
@@ -196,7 +144,7 @@ func TestHTTP2Stream(t *testing.T) {
 	// Closing the body resets the HTTP/2 stream; the server must notice
 	// although the TCP connection stays open, or she would stay online
 	// (and her writer would live on) until the connection closes.
-	aliceS.close()
+	aliceS.Close()
 	offline := waitPresence(bobS, "alice", "offline")
 	var members struct{ Members []broker.Member }
 	bob.MustDo("GET", "/api/rooms/lobby/members", nil, &members, 200)
@@ -212,7 +160,7 @@ func TestHTTP2Stream(t *testing.T) {
 		missed = append(missed, bob.Say("lobby", text))
 	}
 	resumed := openH2Stream(t, h2, alice.Token, fromAlice.ID)
-	backlog := resumed.until(isReady)
+	backlog := resumed.Until(isReady)
 	checkIncreasing(t, num(t, fromAlice.ID), backlog)
 	var got []chattest.Event
 	for _, f := range backlog[:len(backlog)-1] {
@@ -241,6 +189,6 @@ func TestHTTP2Stream(t *testing.T) {
 		t.Errorf("ready #%s, want %s (the last event replayed)", ready.ID, missed[len(missed)-1].ID)
 	}
 	waitPresence(bobS, "alice", "online")
-	resumed.close()
+	resumed.Close()
 	waitPresence(bobS, "alice", "offline")
 }

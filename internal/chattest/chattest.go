@@ -204,7 +204,7 @@ type Stream struct {
 	t      testing.TB
 	Resp   *http.Response
 	frames chan Frame
-	cancel context.CancelFunc
+	stop   func() // ends the connection
 	done   chan struct{}
 }
 
@@ -225,8 +225,14 @@ func (c *Client) Stream(lastEventID string) *Stream {
 // OpenStream sends req and reads its body as an SSE stream until Close.
 func OpenStream(t testing.TB, req *http.Request) *Stream {
 	t.Helper()
+	return OpenStreamWith(t, http.DefaultClient, req)
+}
+
+// OpenStreamWith is OpenStream over hc (an HTTP/2 client, say).
+func OpenStreamWith(t testing.TB, hc *http.Client, req *http.Request) *Stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	resp, err := hc.Do(req.WithContext(ctx))
 	if err != nil {
 		cancel()
 		t.Fatalf("open stream: %v", err)
@@ -237,7 +243,13 @@ func OpenStream(t testing.TB, req *http.Request) *Stream {
 		resp.Body.Close()
 		t.Fatalf("open stream: status %d: %s", resp.StatusCode, body)
 	}
-	s := &Stream{t: t, Resp: resp, frames: make(chan Frame, 10000), cancel: cancel, done: make(chan struct{})}
+	return ReadStream(t, resp, cancel)
+}
+
+// ReadStream reads resp's body as an SSE stream; stop ends the connection
+// (Close calls it, and so does the test's cleanup).
+func ReadStream(t testing.TB, resp *http.Response, stop func()) *Stream {
+	s := &Stream{t: t, Resp: resp, frames: make(chan Frame, 10000), stop: stop, done: make(chan struct{})}
 	go s.read()
 	t.Cleanup(s.Close)
 	return s
@@ -285,7 +297,7 @@ func ReadFrames(r io.Reader, emit func(Frame)) {
 
 // Close ends the connection and waits for the reader.
 func (s *Stream) Close() {
-	s.cancel()
+	s.stop()
 	<-s.done
 }
 
