@@ -44,9 +44,10 @@ func run(args []string) error {
 	cost := fl.Int("password-cost", bcrypt.DefaultCost, "bcrypt cost; lower it only for tests and benchmarks")
 	heartbeat := fl.Duration("heartbeat", 15*time.Second, "interval of the comment line that keeps idle streams open")
 	replayLimit := fl.Int("replay-limit", 1000, "most events replayed on resume before the stream resets instead")
-	streamBuffer := fl.Int("stream-buffer", 256, "events queued per connection before a slow one is closed")
+	streamBuffer := fl.Int("stream-buffer", 256, "events queued behind a stream's stuck write (100 ms) before the stream is closed as too slow; 4x that in any case")
 	writeTimeout := fl.Duration("write-timeout", 10*time.Second, "a stream whose reader stalls this long is closed")
 	writeRate := fl.Int("write-rate", 0, "stream writes a second before the fan-out batches events into fewer, larger writes; 0 is 25,000 per CPU")
+	writeGap := fl.Duration("write-gap", 10*time.Millisecond, "shortest time between two writes to one stream; events arriving sooner go out together; 0 writes as soon as --write-rate allows")
 	largeRoom := fl.Int("large-room", 100, "member count above which a room sends counts instead of per-user join/leave/presence notices")
 	shutdownTimeout := fl.Duration("shutdown-timeout", 10*time.Second, "longest graceful shutdown")
 	retention := fl.Duration("history-retention", 0, "prune events older than this (e.g. 720h); 0 keeps history forever")
@@ -64,6 +65,12 @@ func run(args []string) error {
 	}
 	if *writeRate < 0 {
 		return errors.New("--write-rate must not be negative")
+	}
+	if *writeGap < 0 {
+		return errors.New("--write-gap must not be negative")
+	}
+	if *writeGap == 0 {
+		*writeGap = -1 // the broker's "none"; its zero is "the default"
 	}
 	if *cost < bcrypt.MinCost || *cost > bcrypt.MaxCost {
 		return fmt.Errorf("--password-cost must be from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
@@ -89,6 +96,7 @@ func run(args []string) error {
 			WriteTimeout: *writeTimeout,
 			LargeRoom:    *largeRoom,
 			WriteRate:    *writeRate,
+			WriteGap:     *writeGap,
 		},
 	})
 	if err != nil {

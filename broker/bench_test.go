@@ -29,6 +29,10 @@ type countingConn struct {
 	mu     sync.Mutex
 	tail   []byte
 	frames atomic.Int64
+	// writes counts the broker's writes. net.Buffers hands a conn that is
+	// not a socket one buffer at a time; each write's last is the CRLF
+	// that ends its HTTP chunk.
+	writes atomic.Int64
 	wrote  chan struct{}
 	closed chan struct{}
 	once   sync.Once
@@ -47,6 +51,9 @@ func (w *countingConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *countingConn) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if string(p) == "\r\n" {
+		w.writes.Add(1)
+	}
 	// An event ends with a blank line; frames may arrive in pieces.
 	data := append(w.tail, p...)
 	n := int64(bytes.Count(data, []byte("\n\n")))

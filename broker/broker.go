@@ -35,7 +35,7 @@ type Store interface {
 type Config struct {
 	Heartbeat    time.Duration // comment line interval on every stream
 	ReplayLimit  int           // most events a resume replays before it resets
-	StreamBuffer int           // events queued per connection before it is cut off
+	StreamBuffer int           // events queued behind a stuck write before the stream is cut off (see conn)
 	WriteTimeout time.Duration // a peer that stops reading is cut off after this
 	MaxBatch     int           // most events committed in one transaction
 	// LargeRoom is the member count above which a room gets no per-user
@@ -48,6 +48,10 @@ type Config struct {
 	// before it batches events into fewer, larger writes (see
 	// runDeliverer).
 	WriteRate int
+	// WriteGap is the shortest time between two writes to one stream:
+	// events that arrive sooner go out together in the next write (see
+	// conn.waitGap). Negative: no gap.
+	WriteGap time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -71,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteRate <= 0 {
 		c.WriteRate = defaultWriteRate()
+	}
+	if c.WriteGap == 0 {
+		c.WriteGap = 10 * time.Millisecond
 	}
 	if c.MembersInterval <= 0 {
 		c.MembersInterval = time.Second

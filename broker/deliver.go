@@ -13,6 +13,7 @@ import (
 type plan struct {
 	conns  []*conn
 	events []plannedEvent
+	urgent []*conn
 }
 
 type plannedEvent struct {
@@ -123,21 +124,29 @@ const (
 )
 
 // queue hands every planned event to its connections, in log order,
-// appends the writers that need waking to woken, and empties the plan for
-// reuse.
+// appends the writers that need waking in their turn to woken, wakes
+// those that cannot wait, and empties the plan for reuse.
 func (p *plan) queue(woken []*conn) []*conn {
 	start := 0
 	for _, e := range p.events {
 		for _, c := range p.conns[start:e.end] {
-			if c.enqueue(e.frame, e.id) {
+			switch c.enqueue(e.frame, e.id) {
+			case pacedWake:
 				woken = append(woken, c)
+			case wakeNow:
+				p.urgent = append(p.urgent, c)
 			}
 		}
 		start = e.end
 	}
+	// Only now: a writer woken halfway through would send half the plan.
+	for _, c := range p.urgent {
+		c.signal()
+	}
 	clear(p.conns)
 	clear(p.events)
-	p.conns, p.events = p.conns[:0], p.events[:0]
+	clear(p.urgent)
+	p.conns, p.events, p.urgent = p.conns[:0], p.events[:0], p.urgent[:0]
 	return woken
 }
 

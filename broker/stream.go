@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssechat/ssechat/chat"
@@ -25,7 +26,10 @@ type Resume struct {
 // fan-out appends a whole batch's frames before it wakes anyone, and the
 // writer takes everything queued at once and sends it in one write. A
 // connection whose queue is full has stopped keeping up: it is closed and
-// resumes from its Last-Event-ID.
+// resumes from its Last-Event-ID. Full means StreamBuffer events queued
+// behind a write that has waited stuckWrite for the client (a write that
+// blocks for a moment is not a slow client), or four times as many in
+// any case (a writer waiting out its gap or its turn is ours to end).
 //
 // Until its backlog is replayed a conn is "holding": live events wait in
 // held, and the writer sends them after the backlog, dropping those the
@@ -39,6 +43,9 @@ type conn struct {
 	cancel context.CancelFunc
 	out    sink
 	wake   chan struct{}
+	// writeStarted is when the write in progress started (Unix
+	// nanoseconds), 0 between writes.
+	writeStarted atomic.Int64
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -148,10 +155,15 @@ func (c *conn) run() {
 		return
 	}
 	var batch [][]byte
+	var lastWrite time.Time // of a live batch; the replay does not delay the first
+	var gap *time.Timer
 	for {
 		select {
 		case <-c.wake:
 		case <-c.ctx.Done():
+			return
+		}
+		if !c.waitGap(lastWrite, &gap) {
 			return
 		}
 		c.mu.Lock()
@@ -159,8 +171,15 @@ func (c *conn) run() {
 		c.woken = false
 		goodbye, position := c.goodbye, c.position
 		c.mu.Unlock()
-		if len(batch) > 0 && !c.write(batch) {
-			return
+		if len(batch) > 0 {
+			// The gap counts from the write's start: one that was slow
+			// to drain has batched enough while it lasted.
+			lastWrite = time.Now()
+			c.writeStarted.Store(lastWrite.UnixNano())
+			if !c.write(batch) {
+				return
+			}
+			c.writeStarted.Store(0)
 		}
 		if goodbye {
 			c.sayGoodbye(position)
@@ -172,6 +191,41 @@ func (c *conn) run() {
 			batch = nil
 		}
 	}
+}
+
+// waitGap waits until WriteGap has passed since the last write, so that a
+// busy stream's events go out together: a small room whose members post
+// back-to-back sends each stream thousands of events a second, and one
+// write per event (and one read per write for the client) is most of what
+// such a stream costs. A stream that was quiet for WriteGap waits for
+// nothing. A wake-up ends the wait early: the queue is half full (see
+// enqueue) or the stream is ending. It reports false when the stream has
+// ended.
+func (c *conn) waitGap(lastWrite time.Time, timer **time.Timer) bool {
+	wait := c.broker.cfg.WriteGap - time.Since(lastWrite)
+	if wait <= 0 {
+		return true
+	}
+	c.mu.Lock()
+	urgent := c.goodbye || c.full()
+	c.mu.Unlock()
+	if urgent {
+		return true
+	}
+	if *timer == nil {
+		*timer = time.NewTimer(wait)
+	} else {
+		(*timer).Reset(wait)
+	}
+	select {
+	case <-(*timer).C:
+	case <-c.wake:
+		(*timer).Stop()
+	case <-c.ctx.Done():
+		(*timer).Stop()
+		return false
+	}
+	return true
 }
 
 // write sends frames, or ends the stream if it cannot.
@@ -208,38 +262,70 @@ func (c *conn) finish() {
 	c.broker.connsDone.Done()
 }
 
+// wakeUp is what a connection's writer needs after enqueue.
+type wakeUp int
+
+const (
+	noWake    wakeUp = iota
+	pacedWake        // in its turn (see runDeliverer)
+	wakeNow          // its queue is filling up while it waits its turn or its gap
+)
+
 // enqueue hands a frame to the writer without ever blocking, and reports
 // whether the writer needs waking: the caller wakes it once it has queued
 // everything it has. id is the frame's event id, 0 for a comment.
-func (c *conn) enqueue(frame []byte, id int64) bool {
+func (c *conn) enqueue(frame []byte, id int64) wakeUp {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closed:
-		return false
+		return noWake
 	case c.holding:
 		if id == 0 {
-			return false
+			return noWake
 		}
 		if len(c.held) >= c.broker.cfg.StreamBuffer*4 {
 			c.kickLocked("fell behind during replay")
-			return false
+			return noWake
 		}
 		c.held = append(c.held, heldEvent{frame, id})
-		return false
-	case len(c.queue) >= c.broker.cfg.StreamBuffer:
+		return noWake
+	case len(c.queue) >= c.broker.cfg.StreamBuffer && c.stuck(),
+		len(c.queue) >= c.broker.cfg.StreamBuffer*4:
 		c.kickLocked("fell behind")
-		return false
+		return noWake
 	}
+	wasFull := c.full()
 	c.queue = append(c.queue, frame)
 	if id != 0 {
 		c.position = id
 	}
-	if c.woken {
-		return false
+	switch {
+	case !c.woken:
+		c.woken = true
+		return pacedWake
+	case !wasFull && c.full():
+		return wakeNow
 	}
-	c.woken = true
-	return true
+	return noWake
+}
+
+// full reports whether the queue should go out without waiting for the
+// writer's gap or turn: half the stream buffer is queued, and waiting
+// longer could see the stream cut off for falling behind.
+func (c *conn) full() bool {
+	return len(c.queue) >= c.broker.cfg.StreamBuffer/2
+}
+
+// stuckWrite is how long a write may wait for its client before a full
+// queue behind it means the client is not keeping up. Shorter waits are
+// the kernel's buffers filling for a moment: a write carrying a burst can
+// block for milliseconds on a client that reads everything.
+const stuckWrite = 100 * time.Millisecond
+
+func (c *conn) stuck() bool {
+	started := c.writeStarted.Load()
+	return started != 0 && time.Since(time.Unix(0, started)) >= stuckWrite
 }
 
 // signal wakes the writer.
@@ -366,7 +452,7 @@ func (b *Broker) runHeartbeat(ctx context.Context) {
 		b.mu.RLock()
 		for _, set := range b.conns {
 			for c := range set {
-				if c.enqueue(beat, 0) {
+				if c.enqueue(beat, 0) != noWake {
 					woken = append(woken, c)
 				}
 			}
