@@ -155,7 +155,11 @@ func run(args []string) error {
 		if sess, err = loadSessions(sessions); err != nil {
 			return err
 		}
-		r.sys = newOurs(cfg.Addr, password, dial, sess, col, log, cfg.Concurrency, reconnect, retry)
+		streams := cfg.Subs
+		if cfg.Mode == "write" {
+			streams = cfg.Members
+		}
+		r.sys = newOurs(cfg.Addr, password, dial, sess, col, log, cfg.Concurrency, reconnect, retry, streams)
 	case "socketio":
 		r.sys = newSocketIO(cfg.Addr, dial, col, log)
 	default:

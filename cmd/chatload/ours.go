@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,11 +34,12 @@ type ours struct {
 	reconnect bool
 	retry     time.Duration
 	conc      int // parallel logins and joins
+	readBuf   int // bytes read from a stream at once
 }
 
 var _ system = (*ours)(nil)
 
-func newOurs(host, password string, dial *dialers, sess *sessionCache, col *collector, log *slog.Logger, conc int, reconnect bool, retry time.Duration) *ours {
+func newOurs(host, password string, dial *dialers, sess *sessionCache, col *collector, log *slog.Logger, conc int, reconnect bool, retry time.Duration, streams int) *ours {
 	return &ours{
 		host:     host,
 		base:     "http://" + host,
@@ -58,7 +60,19 @@ func newOurs(host, password string, dial *dialers, sess *sessionCache, col *coll
 		reconnect: reconnect,
 		retry:     retry,
 		conc:      conc,
+		readBuf:   streamReadBuffer(streams),
 	}
+}
+
+// streamReadBuffer sizes a stream's read buffer. A few streams carrying
+// thousands of events a second each (the write path) read in large pieces,
+// one system call per server write of up to tens of KiB; thousands of
+// streams (fan-out, idle) keep small buffers, so that 10,000 stay cheap.
+func streamReadBuffer(streams int) int {
+	if streams <= 1000 {
+		return 64 << 10
+	}
+	return 4 << 10
 }
 
 // httpStatusError is a response other than the one expected.
@@ -274,6 +288,8 @@ func (o *ours) streamLoop(ctx context.Context, sub int, user string, ready chan<
 // http.ReadResponse for the status line and chunked decoding, then a bufio
 // line reader. One goroutine and two small buffers per connection keep the
 // client's cost low enough to hold 10,000 streams on the server's own cores.
+// An event's receipt time is that of the read that brought its last byte:
+// one clock reading per read, not per event.
 func (o *ours) streamOnce(ctx context.Context, sub int, token string, p *sseParser, onReady func()) error {
 	conn, err := o.dial.DialContext(ctx, "tcp", o.host)
 	if err != nil {
@@ -296,7 +312,8 @@ func (o *ours) streamOnce(ctx context.Context, sub int, token string, p *ssePars
 	if _, err := conn.Write(req.Bytes()); err != nil {
 		return err
 	}
-	br := bufio.NewReaderSize(conn, 4096)
+	stamped := &stampedReader{r: conn}
+	br := bufio.NewReaderSize(stamped, o.readBuf)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return err
@@ -325,7 +342,7 @@ func (o *ours) streamOnce(ctx context.Context, sub int, token string, p *ssePars
 		}
 		switch string(ev.Name) {
 		case "message":
-			o.col.message(sub, ev.Data)
+			o.col.message(sub, ev.Data, stamped.at)
 		case "ready":
 			o.col.other()
 			onReady()
@@ -335,8 +352,20 @@ func (o *ours) streamOnce(ctx context.Context, sub int, token string, p *ssePars
 	}
 }
 
-// Publisher gives the poster its own keep-alive connection, so posters do not
-// queue behind each other or behind the setup traffic.
+// stampedReader notes when each read returned.
+type stampedReader struct {
+	r  io.Reader
+	at int64 // Unix nanoseconds
+}
+
+func (s *stampedReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.at = time.Now().UnixNano()
+	return n, err
+}
+
+// Publisher gives the poster its own keep-alive connections, so posters do
+// not queue behind each other or behind the setup traffic.
 func (o *ours) Publisher(ctx context.Context, _ int, user, room string) (poster, error) {
 	if _, err := o.token(ctx, user); err != nil {
 		return nil, err
@@ -344,61 +373,106 @@ func (o *ours) Publisher(ctx context.Context, _ int, user, room string) (poster,
 	return &oursPoster{
 		o:    o,
 		user: user,
-		url:  o.base + "/api/rooms/" + room + "/messages",
-		hc: &http.Client{
-			Timeout: 30 * time.Second,
-			Transport: &http.Transport{
-				DialContext: o.dial.DialContext,
-				// One connection per message in flight (HTTP/1.1).
-				MaxIdleConnsPerHost: maxInFlight,
-			},
-		},
+		path: "/api/rooms/" + room + "/messages",
+		idle: make(chan *postConn, maxInFlight),
 	}, nil
 }
 
 func (o *ours) PosterListens() bool { return false }
 
+// oursPoster posts over raw HTTP/1.1 keep-alive connections, one per
+// message in flight: net/http's client spends two goroutines and several
+// hand-offs on every request, CPU the write path's server needs on the
+// same two cores.
 type oursPoster struct {
 	o    *ours
 	user string
-	url  string
-	hc   *http.Client
+	path string
+	idle chan *postConn
 }
 
+type postConn struct {
+	conn net.Conn
+	br   *bufio.Reader
+	req  []byte
+}
+
+// postTimeout bounds one POST, answer included.
+const postTimeout = 30 * time.Second
+
 func (p *oursPoster) Post(ctx context.Context, text []byte) error {
-	// The text is digits, spaces and ASCII letters only, so it needs no JSON
-	// escaping: build the body by hand on the hot path. Post may run
-	// concurrently (open-loop publishing), so the body is per call.
-	body := make([]byte, 0, len(text)+12)
-	body = append(append(append(body, `{"text":"`...), text...), `"}`...)
-	err := p.post(ctx, body)
+	err := p.post(ctx, text)
 	if isUnauthorized(err) {
 		if _, err = p.o.login(ctx, p.user); err != nil {
 			return err
 		}
-		err = p.post(ctx, body)
+		err = p.post(ctx, text)
 	}
 	return err
 }
 
-func (p *oursPoster) post(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
+func (p *oursPoster) post(ctx context.Context, text []byte) error {
+	var pc *postConn
+	select {
+	case pc = <-p.idle:
+	default:
+		conn, err := p.o.dial.DialContext(ctx, "tcp", p.o.host)
+		if err != nil {
+			return err
+		}
+		pc = &postConn{conn: conn, br: bufio.NewReaderSize(conn, 4096)}
+	}
+	keep, err := pc.roundTrip(ctx, p.o.host, p.path, p.o.sess.Get(p.user), text)
+	if err != nil || !keep {
+		pc.conn.Close()
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+p.o.sess.Get(p.user))
-	resp, err := p.hc.Do(req)
+	select {
+	case p.idle <- pc:
+	default:
+		pc.conn.Close()
+	}
+	return nil
+}
+
+// roundTrip posts {"text": text} and reads the answer. The text is digits,
+// spaces and ASCII letters only, so it needs no JSON escaping. It reports
+// whether the connection may carry another request.
+func (pc *postConn) roundTrip(ctx context.Context, host, path, token string, text []byte) (bool, error) {
+	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := pc.conn.SetDeadline(time.Now().Add(postTimeout)); err != nil {
+		return false, err
+	}
+	body := len(`{"text":""}`) + len(text)
+	r := append(pc.req[:0], "POST "...)
+	r = append(r, path...)
+	r = append(r, " HTTP/1.1\r\nHost: "...)
+	r = append(r, host...)
+	r = append(r, "\r\nAuthorization: Bearer "...)
+	r = append(r, token...)
+	r = append(r, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	r = strconv.AppendInt(r, int64(body), 10)
+	r = append(r, "\r\n\r\n{\"text\":\""...)
+	r = append(r, text...)
+	r = append(r, "\"}"...)
+	pc.req = r
+	if _, err := pc.conn.Write(r); err != nil {
+		return false, err
+	}
+	resp, err := http.ReadResponse(pc.br, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &httpStatusError{Op: "POST messages", Code: resp.StatusCode, Body: string(b)}
+		return false, &httpStatusError{Op: "POST messages", Code: resp.StatusCode, Body: string(b)}
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	return err
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return false, err
+	}
+	return !resp.Close, nil
 }
 
 // sessionCache keeps session tokens in a file between runs, so accounts are

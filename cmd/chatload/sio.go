@@ -175,7 +175,7 @@ func (s *socketIO) readLoop(c *sioConn, sub int, ready chan struct{}) error {
 			name, payload := sioEventName(body)
 			switch string(name) {
 			case "new message":
-				s.col.message(sub, payload)
+				s.col.message(sub, payload, time.Now().UnixNano())
 			case "login":
 				s.col.other()
 				if !loggedIn {

@@ -50,10 +50,10 @@ type collector struct {
 	earlyRetries atomic.Int64
 }
 
-// message records a chat message delivered to sub; data is the event's raw
-// JSON, searched for the load generator's marker.
-func (c *collector) message(sub int, data []byte) {
-	now := time.Now().UnixNano()
+// message records a chat message delivered to sub at now (Unix
+// nanoseconds); data is the event's raw JSON, searched for the load
+// generator's marker.
+func (c *collector) message(sub int, data []byte, now int64) {
 	c.events.Add(1)
 	c.lastEventNs.Store(now)
 	if sub < 0 {
