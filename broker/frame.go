@@ -14,7 +14,7 @@ import (
 // eventFrame encodes a logged event. Its data is json.Marshal output, which
 // escapes newlines and carriage returns: user text cannot forge a frame.
 func eventFrame(e chat.Event) []byte {
-	data, err := json.Marshal(e)
+	data, err := e.MarshalJSON() // json.Marshal would compact what it returns
 	if err != nil {
 		// chat.Event holds only strings, ints and a time: it always encodes.
 		panic("broker: encode event: " + err.Error())

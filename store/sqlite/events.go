@@ -22,11 +22,7 @@ func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, 
 		return nil, fmt.Errorf("append: begin: %w", err)
 	}
 	defer tx.Rollback()
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO events (kind, room, sender, recipient, subject, text, status, members, online, ts_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("append: prepare: %w", err)
-	}
+	insert := tx.StmtContext(ctx, s.insertEvent)
 	defer insert.Close()
 	out := make([]chat.Event, len(events))
 	for i, e := range events {
@@ -48,6 +44,9 @@ func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, 
 	}
 	return out, nil
 }
+
+const insertEventSQL = `INSERT INTO events (kind, room, sender, recipient, subject, text, status, members, online, ts_ms)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func applyMembership(ctx context.Context, tx *sql.Tx, e chat.Event) error {
 	switch e.Kind {

@@ -28,6 +28,9 @@ type Store struct {
 	write *sql.DB
 	read  *sql.DB
 	execs *execBatcher
+	// insertEvent is prepared once: preparing it for every batch was
+	// 2.5 % of the write path's CPU.
+	insertEvent *sql.Stmt
 }
 
 const schema = `
@@ -103,7 +106,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{write: write, read: read}
+	insert, err := write.PrepareContext(ctx, insertEventSQL)
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("prepare event insert: %w", err)
+	}
+	s := &Store{write: write, read: read, insertEvent: insert}
 	s.execs = newExecBatcher(s)
 	return s, nil
 }
@@ -111,7 +120,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes the database; a WAL checkpoint happens on the last close.
 func (s *Store) Close() error {
 	s.execs.close()
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.insertEvent.Close(), s.read.Close(), s.write.Close())
 }
 
 func nowMS() int64 { return time.Now().UnixMilli() }
