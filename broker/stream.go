@@ -186,8 +186,11 @@ func (c *conn) run() {
 			return
 		}
 		clear(batch)
-		if cap(batch) > 64 {
-			// A burst is over: an idle connection keeps no large queue.
+		if cap(batch) > 64 && len(batch) < cap(batch)/4 {
+			// The burst is waning: an idle connection keeps no large
+			// queue. A busy one keeps both of its queues: regrowing
+			// them for every write was half of what the write path
+			// allocated.
 			batch = nil
 		}
 	}
