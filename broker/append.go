@@ -165,7 +165,11 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request, counts bool)
 		return
 	}
 
-	appended, err := b.store.Append(ctx, events)
+	// A batch once begun is committed even if the broker is stopping: its
+	// writers are waiting for the answer. Without cancellation the SQLite
+	// driver also skips the goroutine it starts per statement to watch
+	// the context.
+	appended, err := b.store.Append(context.WithoutCancel(ctx), events)
 	if err != nil {
 		b.log.Error("append events", "count", len(events), "err", err)
 		for _, req := range owners {
