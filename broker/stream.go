@@ -210,7 +210,7 @@ func (c *conn) waitGap(lastWrite time.Time, timer **time.Timer) bool {
 		return true
 	}
 	c.mu.Lock()
-	urgent := c.goodbye || c.full()
+	urgent := c.goodbye || c.halfFull()
 	c.mu.Unlock()
 	if urgent {
 		return true
@@ -298,7 +298,7 @@ func (c *conn) enqueue(frame []byte, id int64) wakeUp {
 		c.kickLocked("fell behind")
 		return noWake
 	}
-	wasFull := c.full()
+	wasHalfFull := c.halfFull()
 	c.queue = append(c.queue, frame)
 	if id != 0 {
 		c.position = id
@@ -307,16 +307,16 @@ func (c *conn) enqueue(frame []byte, id int64) wakeUp {
 	case !c.woken:
 		c.woken = true
 		return pacedWake
-	case !wasFull && c.full():
+	case !wasHalfFull && c.halfFull():
 		return wakeNow
 	}
 	return noWake
 }
 
-// full reports whether the queue should go out without waiting for the
-// writer's gap or turn: half the stream buffer is queued, and waiting
-// longer could see the stream cut off for falling behind.
-func (c *conn) full() bool {
+// halfFull reports whether the queue should go out without waiting for
+// the writer's gap or turn: waiting longer could see the stream cut off
+// for falling behind.
+func (c *conn) halfFull() bool {
 	return len(c.queue) >= c.broker.cfg.StreamBuffer/2
 }
 
