@@ -286,8 +286,9 @@ func (o *ours) streamLoop(ctx context.Context, sub int, user string, ready chan<
 
 // streamOnce is one SSE connection, written by hand: a raw request and
 // http.ReadResponse for the status line and chunked decoding, then a bufio
-// line reader. One goroutine and two small buffers per connection keep the
-// client's cost low enough to hold 10,000 streams on the server's own cores.
+// line reader. One goroutine and two buffers per connection (small ones
+// when there are thousands, see streamReadBuffer) keep the client's cost low
+// enough to hold 10,000 streams on the server's own cores.
 // An event's receipt time is that of the read that brought its last byte:
 // one clock reading per read, not per event.
 func (o *ours) streamOnce(ctx context.Context, sub int, token string, p *sseParser, onReady func()) error {
