@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -30,13 +31,21 @@ type Service struct {
 	store Store
 	cost  int
 	// sessions caches token hash → user: every request authenticates, and
-	// the cache spares the database that read. Logout evicts.
-	sessions sync.Map
+	// the cache spares the database that read. Logout evicts. A token
+	// never logged out would stay for the life of the process, so a cache
+	// that reaches maxCached is emptied and refills from the store: one
+	// indexed read per session still in use, and no bookkeeping per hit.
+	sessions  sync.Map
+	cached    atomic.Int64
+	maxCached int64
 }
+
+// maxCachedSessions bounds the session cache (≈ 200 bytes an entry).
+const maxCachedSessions = 100_000
 
 // New returns a Service hashing passwords with bcrypt at cost.
 func New(store Store, cost int) *Service {
-	return &Service{store: store, cost: cost}
+	return &Service{store: store, cost: cost, maxCached: maxCachedSessions}
 }
 
 // Login checks or registers the account and opens a session; it returns
@@ -102,14 +111,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (string, error
 	if err != nil {
 		return "", err
 	}
-	s.sessions.Store(string(key), user)
+	if _, loaded := s.sessions.LoadOrStore(string(key), user); !loaded && s.cached.Add(1) > s.maxCached {
+		s.sessions.Clear()
+		s.cached.Store(0)
+	}
 	return user, nil
 }
 
 // Logout ends the session of token.
 func (s *Service) Logout(ctx context.Context, token string) error {
 	key := hashToken(token)
-	s.sessions.Delete(string(key))
+	if _, cached := s.sessions.LoadAndDelete(string(key)); cached {
+		s.cached.Add(-1)
+	}
 	if err := s.store.DeleteSession(ctx, key); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
