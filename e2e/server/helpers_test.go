@@ -158,6 +158,28 @@ func checkIncreasing(t testing.TB, after int64, frames []chattest.Frame) {
 }
 
 // messageIDs lists the ids of the message and private frames.
+// replayedEvents returns the events of a resumed stream's backlog (its
+// frames before ready). The only presence allowed there is the user's own
+// going offline, which came after her position: live delivery would have
+// sent it, so replay may. Every frame's id line matches its JSON id.
+func replayedEvents(t testing.TB, backlog []chattest.Frame, offline chattest.Frame) []chattest.Event {
+	t.Helper()
+	var got []chattest.Event
+	for _, f := range backlog {
+		switch {
+		case f.Kind == "presence":
+			if f.ID != offline.ID || f.Event != offline.Event {
+				t.Errorf("unexpected presence in the backlog: %s", f.Data)
+			}
+		case f.ID != f.Event.ID:
+			t.Errorf("%s: id line %s but JSON id %s", f.Kind, f.ID, f.Event.ID)
+		default:
+			got = append(got, f.Event)
+		}
+	}
+	return got
+}
+
 func messageIDs(frames []chattest.Frame) []string {
 	var out []string
 	for _, f := range frames {

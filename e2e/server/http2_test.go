@@ -162,21 +162,7 @@ func TestHTTP2Stream(t *testing.T) {
 	resumed := openH2Stream(t, h2, alice.Token, fromAlice.ID)
 	backlog := resumed.Until(isReady)
 	checkIncreasing(t, num(t, fromAlice.ID), backlog)
-	var got []chattest.Event
-	for _, f := range backlog[:len(backlog)-1] {
-		switch {
-		case f.Kind == "presence":
-			// Her own going offline came after her position: live
-			// delivery would have sent it, so replay may.
-			if f.ID != offline.ID || f.Event != offline.Event {
-				t.Errorf("unexpected presence in the backlog: %s", f.Data)
-			}
-		case f.Kind != "message" || f.ID != f.Event.ID:
-			t.Errorf("unexpected %s #%s in the backlog: %s", f.Kind, f.ID, f.Data)
-		default:
-			got = append(got, f.Event)
-		}
-	}
+	got := replayedEvents(t, backlog[:len(backlog)-1], offline)
 	if len(got) != len(missed) {
 		t.Fatalf("HTTP/2 resume after %s: %s, want the %d missed messages", fromAlice.ID, chattest.Kinds(backlog), len(missed))
 	}

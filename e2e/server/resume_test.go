@@ -42,21 +42,7 @@ func TestResumeAfterDisconnect(t *testing.T) {
 			resumed := open(t, srv.URL, alice, via, last)
 			frames := untilReady(resumed)
 			checkIncreasing(t, num(t, last), frames)
-			var got []chattest.Event
-			for _, f := range frames[:len(frames)-1] {
-				switch {
-				case f.Kind == "presence":
-					// Her own going offline happened after her position:
-					// live delivery would have sent it, so replay may.
-					if f.ID != offline.ID || f.Event != offline.Event {
-						t.Errorf("unexpected presence in backlog: %s", f.Data)
-					}
-				case f.ID != f.Event.ID:
-					t.Errorf("id line %s but JSON id %s", f.ID, f.Event.ID)
-				default:
-					got = append(got, f.Event)
-				}
-			}
+			got := replayedEvents(t, frames[:len(frames)-1], offline)
 			if !slices.Equal(got, missed) {
 				t.Fatalf("resumed backlog:\n got %v\nwant %v", got, missed)
 			}
