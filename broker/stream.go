@@ -298,7 +298,6 @@ func (c *conn) enqueue(frame []byte, id int64) wakeUp {
 		c.kickLocked("fell behind")
 		return noWake
 	}
-	wasHalfFull := c.halfFull()
 	c.queue = append(c.queue, frame)
 	if id != 0 {
 		c.position = id
@@ -307,7 +306,7 @@ func (c *conn) enqueue(frame []byte, id int64) wakeUp {
 	case !c.woken:
 		c.woken = true
 		return pacedWake
-	case !wasHalfFull && c.halfFull():
+	case len(c.queue) == c.broker.cfg.StreamBuffer/2: // just became halfFull
 		return wakeNow
 	}
 	return noWake
