@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -40,7 +41,9 @@ func run(args []string) error {
 		defaultAddr = ":" + port
 	}
 	addr := fl.String("addr", defaultAddr, "listen address (the PORT environment variable sets the default port)")
-	db := fl.String("db", "chat.db", "SQLite database file")
+	db := fl.String("db", "chat.db", "SQLite database file, or a postgres:// URL for PostgreSQL")
+	redisURL := fl.String("redis", "", "redis:// URL that joins the instances on one PostgreSQL database into one chat; off when empty")
+	redisPrefix := fl.String("redis-prefix", "", "prefix of every Redis key and channel (default: derived from the database name)")
 	cost := fl.Int("password-cost", bcrypt.DefaultCost, "bcrypt cost; lower it only for tests and benchmarks")
 	heartbeat := fl.Duration("heartbeat", 15*time.Second, "interval of the comment line that keeps idle streams open")
 	replayLimit := fl.Int("replay-limit", 1000, "most events replayed on resume before the stream resets instead")
@@ -85,6 +88,8 @@ func run(args []string) error {
 	defer stop()
 	a, err := app.New(ctx, app.Config{
 		DB:           *db,
+		Redis:        *redisURL,
+		RedisPrefix:  *redisPrefix,
 		PasswordCost: *cost,
 		Retention:    *retention,
 		Static:       static,
@@ -113,7 +118,7 @@ func run(args []string) error {
 			return err
 		}
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", *db)
+	log.Info("serving", "addr", ln.Addr().String(), "db", redactPassword(*db))
 	err = a.Serve(ctx, ln, *shutdownTimeout)
 	log.Info("stopped", "err", err)
 	return err
@@ -144,4 +149,16 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	}()
 	log.Info("pprof", "addr", ln.Addr().String())
 	return nil
+}
+
+// redactPassword hides a password in a database URL before it is logged.
+func redactPassword(db string) string {
+	if !app.IsPostgres(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -4,6 +4,7 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -25,11 +26,21 @@ type Store interface {
 	DeleteSession(ctx context.Context, tokenHash []byte) error
 }
 
+// Ender tells every instance that a session ended, this one included
+// (see cluster.Listener.SessionEnded, which calls Forget).
+type Ender interface {
+	EndSession(ctx context.Context, key string) error
+}
+
 // Service logs users in and out. The first login of a free username
 // registers it; later logins need the same password.
 type Service struct {
 	store Store
+	ender Ender
 	cost  int
+	// epoch counts sessions forgotten: a store read that began before a
+	// logout may not put the session back into the cache after it.
+	epoch atomic.Uint64
 	// sessions caches token hash → user: every request authenticates, and
 	// the cache spares the database that read. Logout evicts. A token
 	// never logged out would stay for the life of the process, so a cache
@@ -43,9 +54,10 @@ type Service struct {
 // maxCachedSessions bounds the session cache (≈ 200 bytes an entry).
 const maxCachedSessions = 100_000
 
-// New returns a Service hashing passwords with bcrypt at cost.
-func New(store Store, cost int) *Service {
-	return &Service{store: store, cost: cost, maxCached: maxCachedSessions}
+// New returns a Service hashing passwords with bcrypt at cost; ender
+// spreads logouts to the other instances.
+func New(store Store, ender Ender, cost int) *Service {
+	return &Service{store: store, ender: ender, cost: cost, maxCached: maxCachedSessions}
 }
 
 // Login checks or registers the account and opens a session; it returns
@@ -107,9 +119,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (string, error
 	if user, ok := s.sessions.Load(string(key)); ok {
 		return user.(string), nil
 	}
+	epoch := s.epoch.Load()
 	user, err := s.store.SessionUser(ctx, key)
 	if err != nil {
 		return "", err
+	}
+	if s.epoch.Load() != epoch {
+		return user, nil // a session was forgotten meanwhile: maybe this one
 	}
 	if _, loaded := s.sessions.LoadOrStore(string(key), user); !loaded && s.cached.Add(1) > s.maxCached {
 		s.sessions.Clear()
@@ -118,16 +134,61 @@ func (s *Service) Authenticate(ctx context.Context, token string) (string, error
 	return user, nil
 }
 
-// Logout ends the session of token.
+// SessionKey names the session of token without revealing it: the hex
+// SHA-256 under which the store keeps it.
+func (s *Service) SessionKey(token string) string { return hex.EncodeToString(hashToken(token)) }
+
+// Logout ends the session of token, on every instance.
 func (s *Service) Logout(ctx context.Context, token string) error {
 	key := hashToken(token)
-	if _, cached := s.sessions.LoadAndDelete(string(key)); cached {
-		s.cached.Add(-1)
-	}
 	if err := s.store.DeleteSession(ctx, key); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
+	s.forget(string(key))
+	// Best effort: an instance that misses the notice lost its connection
+	// to the others, and forgets every cached session when it is back.
+	_ = s.ender.EndSession(ctx, hex.EncodeToString(key))
 	return nil
+}
+
+// Forget drops the session named by key from the cache: it ended on some
+// instance.
+func (s *Service) Forget(key string) {
+	raw, err := hex.DecodeString(key)
+	if err != nil {
+		return
+	}
+	s.forget(string(raw))
+}
+
+func (s *Service) forget(key string) {
+	s.epoch.Add(1)
+	if _, cached := s.sessions.LoadAndDelete(key); cached {
+		s.cached.Add(-1)
+	}
+}
+
+// ForgetAll empties the cache: sessions may have ended unheard of.
+func (s *Service) ForgetAll() {
+	s.epoch.Add(1)
+	s.sessions.Clear()
+	s.cached.Store(0)
+}
+
+// Valid reports whether the session named by key still exists.
+func (s *Service) Valid(ctx context.Context, key string) (bool, error) {
+	raw, err := hex.DecodeString(key)
+	if err != nil {
+		return false, nil
+	}
+	_, err = s.store.SessionUser(ctx, raw)
+	switch chat.ErrorCode(err) {
+	case "":
+		return true, nil
+	case chat.EUNAUTHORIZED:
+		return false, nil
+	}
+	return false, err
 }
 
 // Canonical returns the registered spelling of a username, or

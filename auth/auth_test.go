@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ssechat/ssechat/cluster"
 	"github.com/ssechat/ssechat/store/sqlite"
 )
 
@@ -31,7 +32,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 	}
 	defer db.Close()
 	store := &countingStore{Store: db}
-	s := New(store, 4)
+	s := New(store, cluster.NewLocal(), 4)
 	s.maxCached = 2
 
 	tokens := map[string]string{}

@@ -32,28 +32,19 @@ func (b *Broker) submit(ctx context.Context, e chat.Event) (chat.Event, error) {
 	return res.event, res.err
 }
 
-// runAppender is the only writer of the event log. It takes every write
-// queued so far as one batch, validates each against the routing state as
-// the batch's earlier writes leave it, commits the batch in one transaction
-// (one fsync for many writes), then fans the events out in id order and
-// answers the writers. One goroutine doing this is what gives every stream
-// strictly increasing ids.
+// runAppender is this instance's only writer of the event log. It takes
+// every write queued so far as one batch and appends it in one
+// transaction (one fsync, and one turn of the log's lock, for many
+// writes), then applies the events and answers the writers.
 func (b *Broker) runAppender(ctx context.Context) {
-	defer b.done.Done()
 	batch := make([]*request, 0, b.cfg.MaxBatch)
-	var recount <-chan time.Time // armed while a large room's counts are stale
 	for {
 		batch = batch[:0]
-		counts := false
 		select {
 		case req := <-b.requests:
 			batch = append(batch, req)
-		case <-b.wake:
-		case <-recount:
-			recount, counts = nil, true
 		case <-ctx.Done():
 			b.drainOnStop()
-			close(b.plans)
 			return
 		}
 	fill:
@@ -65,37 +56,8 @@ func (b *Broker) runAppender(ctx context.Context) {
 				break fill
 			}
 		}
-		b.appendBatch(ctx, batch, counts)
-		if recount == nil && b.countsStale() {
-			recount = time.After(b.cfg.MembersInterval)
-		}
+		b.appendBatch(ctx, batch)
 	}
-}
-
-func (b *Broker) countsStale() bool {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return len(b.recounts) > 0
-}
-
-// takeRecounts turns the large rooms whose membership or presence changed
-// into members events.
-func (b *Broker) takeRecounts(now time.Time) []chat.Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var events []chat.Event
-	for room := range b.recounts {
-		online := 0
-		for u := range b.rooms[room] {
-			if len(b.conns[u]) > 0 {
-				online++
-			}
-		}
-		events = append(events, chat.Event{Kind: chat.KindMembers, Room: room,
-			Members: len(b.rooms[room]), Online: online, TS: now})
-		delete(b.recounts, room)
-	}
-	return events
 }
 
 func (b *Broker) drainOnStop() {
@@ -125,13 +87,58 @@ func (b *Broker) isMember(o membershipOverlay, user, room string) (member, roomE
 	return member, true
 }
 
-func (b *Broker) appendBatch(ctx context.Context, batch []*request, counts bool) {
+// appendBatch appends the writes that are valid, answers the rest, and
+// answers the appended ones once their events are applied.
+//
+// Validity depends on memberships, which other instances change too. So
+// it is judged inside the append, under the log's lock: the broker first
+// applies whatever the log holds up to the head the lock gives (see
+// catchUp), and no other instance can append until this batch commits.
+func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	events := make([]chat.Event, 0, len(batch))
-	owners := make([]*request, 0, len(batch))
-	overlay := membershipOverlay{}
+	owners := batch // until validated: the writes an error answers
+	prepare := func(head int64) ([]chat.Event, error) {
+		if err := b.catchUp(ctx, head); err != nil {
+			return nil, err
+		}
+		var events []chat.Event
+		owners, events = b.validate(batch, now)
+		return events, nil
+	}
+	// A batch once begun is committed even if the broker is stopping: its
+	// writers are waiting for the answer. Without cancellation the SQLite
+	// driver also skips the goroutine it starts per statement to watch
+	// the context.
+	appended, err := b.store.Append(context.WithoutCancel(ctx), prepare)
+	if err != nil {
+		b.log.Error("append events", "count", len(owners), "err", err)
+		for _, req := range owners {
+			req.reply <- result{err: err}
+		}
+		return
+	}
+	if len(appended) > 0 {
+		if err := b.applyAppended(ctx, appended); err != nil {
+			// Durable but not applied here: the tailer applies them once
+			// the log is readable again. The writers' events are safe.
+			b.log.Error("apply appended events", "err", err)
+		}
+		b.announce(appended[len(appended)-1].ID)
+	}
+	for i, req := range owners {
+		req.reply <- result{event: appended[i]}
+	}
+}
 
+// validate answers the writes that are invalid or change nothing and
+// returns the others with their events. The routing state is the log's
+// as of the head the append holds.
+func (b *Broker) validate(batch []*request, now time.Time) ([]*request, []chat.Event) {
+	owners := make([]*request, 0, len(batch))
+	events := make([]chat.Event, 0, len(batch))
+	overlay := membershipOverlay{}
 	b.mu.RLock()
+	defer b.mu.RUnlock()
 	for _, req := range batch {
 		e := req.event
 		e.TS = now
@@ -156,89 +163,220 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request, counts bool)
 		events = append(events, e)
 		owners = append(owners, req)
 	}
-	b.mu.RUnlock()
-	events = append(events, b.takePresenceChanges(now)...)
-	if counts {
-		events = append(events, b.takeRecounts(now)...)
-	}
-	if len(events) == 0 {
-		return
-	}
+	return owners, events
+}
 
-	// A batch once begun is committed even if the broker is stopping: its
-	// writers are waiting for the answer. Without cancellation the SQLite
-	// driver also skips the goroutine it starts per statement to watch
-	// the context.
-	appended, err := b.store.Append(context.WithoutCancel(ctx), events)
-	if err != nil {
-		b.log.Error("append events", "count", len(events), "err", err)
-		for _, req := range owners {
-			req.reply <- result{err: err}
-		}
-		b.requeue(events)
-		return
+// tailChunk is how many events one read of the log's tail returns.
+const tailChunk = 1000
+
+// applyAppended applies this instance's own appended events, after
+// whatever other instances appended before them.
+func (b *Broker) applyAppended(ctx context.Context, events []chat.Event) error {
+	b.seq.Lock()
+	defer b.seq.Unlock()
+	if err := b.catchUpLocked(ctx, events[0].ID-1); err != nil {
+		return err
 	}
+	b.applyLocked(events)
+	return nil
+}
+
+// catchUp applies the log up to at least upTo.
+func (b *Broker) catchUp(ctx context.Context, upTo int64) error {
+	b.seq.Lock()
+	defer b.seq.Unlock()
+	return b.catchUpLocked(ctx, upTo)
+}
+
+// catchUpLocked reads the log above the applied head until it reaches
+// upTo, and applies it; the caller holds b.seq.
+//
+// Why reading "the events above the head" never skips one: ids are
+// contiguous and become visible in id order (Store.Append), so if the log
+// shows id N, every id below N is there too. A notice lost between the
+// instances, or arriving out of order, delays an event, never loses it:
+// the next notice, append or poll reads everything from the head on.
+func (b *Broker) catchUpLocked(ctx context.Context, upTo int64) error {
+	for b.head < upTo {
+		events, err := b.store.Tail(ctx, b.head, tailChunk)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		if events[0].ID != b.head+1 {
+			// Retention pruned events this instance never applied: it
+			// was far behind for longer than the history is kept.
+			return b.reloadLocked(ctx, events[0].ID-1)
+		}
+		b.applyLocked(events)
+	}
+	return nil
+}
+
+// reloadLocked replaces the routing state with the log's latest and cuts
+// off every connection, which resumes and is told to reset: their streams
+// would otherwise have a gap. The caller holds b.seq.
+func (b *Broker) reloadLocked(ctx context.Context, missingThrough int64) error {
+	b.log.Error("events were pruned before this instance applied them; reloading", "head", b.head, "pruned_through", missingThrough)
+	snap, err := b.store.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.load(snap)
+	for user := range b.online {
+		for room := range b.userRooms[user] {
+			b.roomOnline[room]++
+		}
+	}
+	var all []*conn
+	for _, set := range b.conns {
+		for c := range set {
+			all = append(all, c)
+		}
+	}
+	b.mu.Unlock()
+	for _, c := range all {
+		c.cutOff()
+	}
+	return nil
+}
+
+// applyLocked applies events above the head, in order, and hands their
+// plan to the deliverer; the caller holds b.seq.
+func (b *Broker) applyLocked(events []chat.Event) {
 	p := b.newPlan()
 	b.mu.Lock()
-	for _, e := range appended {
+	for _, e := range events {
+		if e.ID != b.head+1 {
+			continue // applied already: the tailer read our own commit first
+		}
 		b.apply(e, p)
 	}
 	b.mu.Unlock()
+	b.handOver(p)
+}
+
+// handOver gives a plan to the deliverer; the caller holds b.seq. After
+// Close there is nobody to deliver to.
+func (b *Broker) handOver(p *plan) {
+	if b.stopped {
+		return
+	}
 	// Published: the events' place in every connection's order is fixed.
 	// The deliverer wakes the connections while the next batch commits, so
 	// a POST waits for its commit, not for thousands of wake-ups.
 	b.plans <- p
-	for i, req := range owners {
-		req.reply <- result{event: appended[i]}
+}
+
+// sync applies what the log holds now. Reads that must reflect writes on
+// other instances (membership checks) call it; on error they go on with
+// what this instance knows.
+func (b *Broker) sync(ctx context.Context) {
+	head, err := b.store.Head(ctx)
+	if err != nil {
+		b.log.Debug("read the log's head", "err", err)
+		return
+	}
+	if b.appliedHead() >= head {
+		return
+	}
+	if err := b.catchUp(ctx, head); err != nil {
+		b.log.Debug("catch up with the log", "err", err)
 	}
 }
 
-// takePresenceChanges turns the users whose first connection opened or last
-// one closed since the last batch into presence events. A user who came and
-// went within one batch publishes nothing.
-func (b *Broker) takePresenceChanges(now time.Time) []chat.Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var events []chat.Event
-	for user := range b.dirty {
-		online := len(b.conns[user]) > 0
-		if online != b.online[user] {
-			status := chat.Offline
-			if online {
-				status = chat.Online
-			}
-			events = append(events, chat.Event{Kind: chat.KindPresence, User: user, Status: status, TS: now})
-		}
-		delete(b.dirty, user)
-	}
-	return events
+func (b *Broker) appliedHead() int64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.head
 }
 
-// requeue marks the presence changes and counts that failed to commit as
-// pending again so that a later batch retries them.
-func (b *Broker) requeue(events []chat.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, e := range events {
-		switch e.Kind {
-		case chat.KindPresence:
-			b.dirty[e.User] = struct{}{}
-		case chat.KindMembers:
-			b.recounts[e.Room] = struct{}{}
+// LogGrew is the cluster's notice that the log holds events up to head.
+func (b *Broker) LogGrew(head int64) {
+	for {
+		old := b.noticed.Load()
+		if head <= old || b.noticed.CompareAndSwap(old, head) {
+			break
 		}
 	}
-}
-
-// markDirty notes a possible presence change; the caller holds b.mu.
-func (b *Broker) markDirty(user string) {
-	b.dirty[user] = struct{}{}
 	select {
-	case b.wake <- struct{}{}:
+	case b.tailWake <- struct{}{}:
 	default:
 	}
 }
 
-// apply updates the routing state for a committed event and plans its
+// runTailer applies what other instances append: at once when the cluster
+// says the log grew, and every PollInterval in any case, because a notice
+// may be lost (Redis restarted, say) and the log is the truth.
+func (b *Broker) runTailer(ctx context.Context) {
+	poll := time.NewTicker(b.cfg.PollInterval)
+	defer poll.Stop()
+	failing := false
+	for {
+		var target int64
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.tailWake:
+			target = b.noticed.Load()
+		case <-poll.C:
+			head, err := b.store.Head(ctx)
+			if err != nil {
+				failing = b.logFailure(failing, "poll the log", err)
+				continue
+			}
+			target = head
+		}
+		if target <= b.appliedHead() {
+			continue
+		}
+		err := b.catchUp(ctx, target)
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		failing = b.logFailure(failing, "catch up with the log", err)
+	}
+}
+
+// logFailure logs the first of a run of failures and the recovery after
+// it, not every retry, and reports whether err is a failure.
+func (b *Broker) logFailure(failing bool, what string, err error) bool {
+	switch {
+	case err != nil && !failing:
+		b.log.Warn(what+" failed; retrying", "err", err)
+	case err == nil && failing:
+		b.log.Info(what + " works again")
+	}
+	return err != nil
+}
+
+// announce tells the other instances, soon and without holding up the
+// writers, that the log grew to head.
+func (b *Broker) announce(head int64) {
+	b.announced.Store(head)
+	select {
+	case b.announceWake <- struct{}{}:
+	default:
+	}
+}
+
+// runAnnouncer sends the newest head to the cluster. Notices that pile up
+// while one is sent collapse into one.
+func (b *Broker) runAnnouncer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.announceWake:
+			b.cluster.Announce(ctx, b.announced.Load())
+		}
+	}
+}
+
+// apply updates the routing state for a logged event and plans its
 // delivery; the caller holds b.mu. In a large room a join or leave reaches
 // only the user's own connections and the room gets a members event later.
 func (b *Broker) apply(e chat.Event, p *plan) {
@@ -250,32 +388,24 @@ func (b *Broker) apply(e chat.Event, p *plan) {
 	case chat.KindLeave:
 		b.planRoomNotice(e, p)
 		b.removeMember(e.User, e.Room)
-	case chat.KindMessage, chat.KindMembers:
+	case chat.KindMessage:
 		p.addRoom(b, e.Room)
 	case chat.KindPrivate:
 		p.addUser(b, e.From)
 		if e.To != e.From {
 			p.addUser(b, e.To)
 		}
-	case chat.KindPresence:
-		if e.Status == chat.Online {
-			b.online[e.User] = true
-		} else {
-			delete(b.online, e.User)
-		}
-		for room := range b.userRooms[e.User] {
-			if b.isLarge(room) {
-				b.recounts[room] = struct{}{}
-			}
-		}
-		p.addUsers(b, b.peers(e.User))
+	default:
+		// Presence and members events in a log written by an older
+		// version: live state then, never delivered again.
+		return
 	}
-	p.seal(eventFrame(e), e.ID)
+	p.seal(eventFrame(e), e.ID, false)
 }
 
 func (b *Broker) planRoomNotice(e chat.Event, p *plan) {
 	if b.isLarge(e.Room) {
-		b.recounts[e.Room] = struct{}{}
+		b.markRecount(e.Room)
 		p.addUser(b, e.User)
 		return
 	}
@@ -297,15 +427,12 @@ func (b *Broker) peers(user string) map[string]struct{} {
 }
 
 // visible reports whether live delivery would have sent a logged event to
-// user, for the parts the log's own filter cannot know: notices that a
-// large room does not send. The caller holds b.mu.
+// user, for the part the log's own filter cannot know: the join and leave
+// notices that a large room does not send. The caller holds b.mu.
 func (b *Broker) visible(user string, e chat.Event) bool {
 	switch e.Kind {
 	case chat.KindJoin, chat.KindLeave:
 		return e.User == user || !b.isLarge(e.Room)
-	case chat.KindPresence:
-		_, ok := b.peers(e.User)[user]
-		return ok
 	}
 	return true
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssechat/ssechat/broker"
 	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/cluster"
 	"github.com/ssechat/ssechat/store/sqlite"
 )
 
@@ -95,7 +96,7 @@ func newBroker(b testing.TB, cfg broker.Config) (*broker.Broker, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	br, err := broker.New(ctx, store, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	br, err := broker.New(ctx, store, cluster.NewLocal(), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func connectMembers(ctx context.Context, b testing.TB, br *broker.Broker, n int)
 		writers[i] = w
 		// The broker takes the connection over and returns; closing the
 		// broker ends the stream.
-		br.ServeStream(ctx, w, httptest.NewRequest("GET", "/api/stream", nil), user, broker.Resume{})
+		br.ServeStream(ctx, w, httptest.NewRequest("GET", "/api/stream", nil), user, "", broker.Resume{})
 	}
 	waitFrames(b, writers, 1)
 	return writers

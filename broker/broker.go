@@ -15,20 +15,46 @@ import (
 	"github.com/ssechat/ssechat/chat"
 )
 
-// Store is the durable event log the broker writes through.
+// Store is the durable event log the broker writes through and tails.
+// Several brokers (one per instance) may share one log.
 type Store interface {
-	// Append writes events in one transaction, in order, assigning strictly
-	// increasing ids, and returns only once they are durable. Join and leave
-	// events update the memberships in the same transaction.
-	Append(ctx context.Context, events []chat.Event) ([]chat.Event, error)
+	// Append runs one appending transaction: it takes the log's lock, so
+	// that the appends of every instance are serialised, calls prepare
+	// once with the log's head (every event up to it is committed and
+	// readable by Tail), and writes the events prepare returns with the
+	// ids that follow the head, in order, in one durable commit. Join and
+	// leave events update the memberships in the same transaction. An
+	// error from prepare aborts the append and is returned as is. Ids are
+	// contiguous and become visible in id order: a reader that sees id N
+	// sees every id below it.
+	Append(ctx context.Context, prepare func(head int64) ([]chat.Event, error)) ([]chat.Event, error)
+	// Tail returns, in id order, up to limit events above after, whoever
+	// appended them.
+	Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error)
 	// Head is the id of the newest event ever appended (0 if none).
 	Head(ctx context.Context) (int64, error)
-	// Rooms returns every room and the current memberships.
-	Rooms(ctx context.Context) ([]string, []chat.Membership, error)
-	// EventsAfter returns, in id order, up to limit events in (after, upTo]
-	// that user may see. A *chat.Error means the gap cannot be filled (the
-	// events were pruned, say); its message tells the client why.
+	// Snapshot returns the head and the rooms and memberships as of it.
+	Snapshot(ctx context.Context) (chat.Snapshot, error)
+	// EventsAfter returns, in id order, up to limit logged events in
+	// (after, upTo] that user may see. A *chat.Error means the gap cannot
+	// be filled (the events were pruned, say); its message tells the
+	// client why.
 	EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error)
+}
+
+// Cluster carries the news between the instances that share the log (see
+// package cluster). Its notices may be lost: the broker polls the log, so
+// a lost notice only delays events.
+type Cluster interface {
+	// Announce tells the other instances that the log grew to head.
+	Announce(ctx context.Context, head int64)
+	// SetLocal records whether this instance holds streams of user; the
+	// cluster answers with PresenceChanged on every instance when that
+	// makes the user come online or go offline anywhere. An error (the
+	// cluster is unreachable) is retried later.
+	SetLocal(ctx context.Context, user string, holds bool) error
+	// Online lists the users online on any instance.
+	Online(ctx context.Context) ([]string, error)
 }
 
 // Config tunes a Broker; zero fields take the defaults below.
@@ -52,6 +78,9 @@ type Config struct {
 	// events that arrive sooner go out together in the next write (see
 	// conn.waitGap). Negative: no gap.
 	WriteGap time.Duration
+	// PollInterval is how often the broker asks the log for events that
+	// other instances appended and whose notice it missed.
+	PollInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -82,6 +111,9 @@ func (c Config) withDefaults() Config {
 	if c.MembersInterval <= 0 {
 		c.MembersInterval = time.Second
 	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
 	return c
 }
 
@@ -90,80 +122,120 @@ func (c Config) withDefaults() Config {
 // every connection's order is fixed; delivery is best-effort per
 // connection, and a connection that falls behind is closed so that it
 // resumes from its Last-Event-ID instead of stalling the others.
+//
+// There is one code path for one instance and for many: the broker applies
+// the log in id order, its own appends and those of other instances alike
+// (see catchUpLocked), and a connection's stream is that log filtered to
+// what its user may see. Presence and large rooms' member counts are live
+// state beside the log: never stored, never replayed.
 type Broker struct {
-	store    Store
-	log      *slog.Logger
-	cfg      Config
+	store   Store
+	cluster Cluster
+	log     *slog.Logger
+	cfg     Config
+
 	requests chan *request
-	wake     chan struct{} // presence may have changed
 	stop     context.CancelFunc
-	done     sync.WaitGroup
+	workers  sync.WaitGroup // every goroutine that plans deliveries
+	delivers sync.WaitGroup // the deliverer
 	kicked   atomic.Int64
 
-	// mu guards the routing state. The appender holds it while it applies
-	// and fans out a committed batch, so a connection registered under it
-	// sees every event above the head it read.
+	// seq orders everything that plans deliveries (applying the log,
+	// presence and member counts) and the hand-over of those plans to the
+	// deliverer: a connection gets frames in the order they were planned,
+	// so the ids on a stream never go down.
+	seq     sync.Mutex
+	stopped bool // under seq: plans is closed
+
+	// mu guards the routing state. Applying the log holds it for writing,
+	// so a connection registered under it sees every event above the head
+	// it read. No I/O happens under it.
 	mu        sync.RWMutex
-	head      int64
+	head      int64                          // id of the newest applied event; written under seq and mu
 	rooms     map[string]map[string]struct{} // room → members
 	userRooms map[string]map[string]struct{} // user → rooms
-	conns     map[string]map[*conn]struct{}  // user → open connections
+	conns     map[string]map[*conn]struct{}  // user → open connections here
 	// roomConns caches a room's members' open connections for the
 	// fan-out: walking a 10,000-member room's member and connection maps
 	// for every message was 15 % of the server's CPU at 10,000 streams ×
 	// 20 msg/s. An entry is dropped whenever the room's members or their
 	// connections change, and rebuilt by the next message.
-	roomConns map[string][]*conn
-	online    map[string]bool     // presence as last published
-	dirty     map[string]struct{} // users whose presence may have changed
-	recounts  map[string]struct{} // large rooms whose counts changed
-	closing   bool
-	connsDone sync.WaitGroup
+	roomConns  map[string][]*conn
+	online     map[string]bool     // users online on any instance, as the cluster said
+	roomOnline map[string]int      // room → members online
+	dirty      map[string]struct{} // users whose local streams opened or closed
+	recounts   map[string]struct{} // large rooms whose counts changed
+	closing    bool
+	connsDone  sync.WaitGroup
 
-	plans     chan *plan // from the appender to the deliverer, in log order
+	presenceWake chan struct{} // dirty has users
+	tailWake     chan struct{} // a notice of the log's growth arrived
+	noticed      atomic.Int64  // the highest head a notice announced
+	announceWake chan struct{}
+	announced    atomic.Int64 // the head to announce
+
+	plans     chan *plan // to the deliverer, in the order planned
 	freePlans chan *plan
 }
 
-// New loads the routing state from store and starts the appender.
-func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Broker, error) {
-	head, err := store.Head(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
-	rooms, members, err := store.Rooms(ctx)
+// New loads the routing state from store and starts the broker.
+func New(ctx context.Context, store Store, cluster Cluster, log *slog.Logger, cfg Config) (*Broker, error) {
+	snap, err := store.Snapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b := &Broker{
-		store:     store,
-		log:       log,
-		cfg:       cfg.withDefaults(),
-		requests:  make(chan *request, 1024),
-		wake:      make(chan struct{}, 1),
-		head:      head,
-		rooms:     make(map[string]map[string]struct{}, len(rooms)),
-		userRooms: make(map[string]map[string]struct{}),
-		conns:     make(map[string]map[*conn]struct{}),
-		roomConns: make(map[string][]*conn),
-		online:    make(map[string]bool),
-		dirty:     make(map[string]struct{}),
-		recounts:  make(map[string]struct{}),
-		plans:     make(chan *plan, 16),
-		freePlans: make(chan *plan, 17),
+		store:        store,
+		cluster:      cluster,
+		log:          log,
+		cfg:          cfg.withDefaults(),
+		requests:     make(chan *request, 1024),
+		conns:        make(map[string]map[*conn]struct{}),
+		roomConns:    make(map[string][]*conn),
+		online:       make(map[string]bool),
+		roomOnline:   make(map[string]int),
+		dirty:        make(map[string]struct{}),
+		recounts:     make(map[string]struct{}),
+		presenceWake: make(chan struct{}, 1),
+		tailWake:     make(chan struct{}, 1),
+		announceWake: make(chan struct{}, 1),
+		plans:        make(chan *plan, 16),
+		freePlans:    make(chan *plan, 17),
 	}
-	for _, r := range rooms {
-		b.rooms[r] = make(map[string]struct{})
-	}
-	for _, m := range members {
-		b.addMember(m.User, m.Room)
+	b.load(snap)
+	if online, err := cluster.Online(ctx); err != nil {
+		log.Warn("presence unavailable; users show offline until it returns", "err", err)
+	} else {
+		b.setOnline(online)
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	b.stop = stop
-	b.done.Add(3)
-	go b.runAppender(runCtx)
+	b.delivers.Add(1)
 	go b.runDeliverer()
-	go b.runHeartbeat(runCtx)
+	for _, run := range []func(context.Context){b.runAppender, b.runTailer, b.runAnnouncer, b.runPresence, b.runCounts, b.runHeartbeat} {
+		b.workers.Add(1)
+		go func() {
+			defer b.workers.Done()
+			run(runCtx)
+		}()
+	}
 	return b, nil
+}
+
+// load replaces the routing state with snap; the caller holds b.mu or
+// owns b alone.
+func (b *Broker) load(snap chat.Snapshot) {
+	b.head = snap.Head
+	b.rooms = make(map[string]map[string]struct{}, len(snap.Rooms))
+	b.userRooms = make(map[string]map[string]struct{})
+	clear(b.roomConns)
+	clear(b.roomOnline)
+	for _, r := range snap.Rooms {
+		b.rooms[r] = make(map[string]struct{})
+	}
+	for _, m := range snap.Members {
+		b.addMember(m.User, m.Room)
+	}
 }
 
 // Kicked counts connections closed because they fell behind.
@@ -179,6 +251,9 @@ func (b *Broker) addMember(user, room string) {
 		b.userRooms[user] = make(map[string]struct{})
 	}
 	b.userRooms[user][room] = struct{}{}
+	if b.online[user] {
+		b.roomOnline[room]++
+	}
 }
 
 // connsOfRoom returns the open connections of room's members; the caller
@@ -207,6 +282,9 @@ func (b *Broker) connsChanged(user string) {
 func (b *Broker) isLarge(room string) bool { return len(b.rooms[room]) > b.cfg.LargeRoom }
 
 func (b *Broker) removeMember(user, room string) {
+	if _, ok := b.rooms[room][user]; ok && b.online[user] {
+		b.roomOnline[room]--
+	}
 	delete(b.roomConns, room)
 	delete(b.rooms[room], user)
 	delete(b.userRooms[user], room)
@@ -228,7 +306,8 @@ type RoomInfo struct {
 }
 
 // Rooms lists every room with its member count, by name.
-func (b *Broker) Rooms() []RoomInfo {
+func (b *Broker) Rooms(ctx context.Context) []RoomInfo {
+	b.sync(ctx)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	out := make([]RoomInfo, 0, len(b.rooms))
@@ -251,7 +330,8 @@ func compareStrings(a, b string) int {
 
 // Members lists a room's members by name with their online flag, or
 // chat.ENOTFOUND for a room nobody ever joined.
-func (b *Broker) Members(room string) ([]Member, error) {
+func (b *Broker) Members(ctx context.Context, room string) ([]Member, error) {
+	b.sync(ctx)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.membersLocked(room)
@@ -264,14 +344,15 @@ func (b *Broker) membersLocked(room string) ([]Member, error) {
 	}
 	out := make([]Member, 0, len(members))
 	for u := range members {
-		out = append(out, Member{Username: u, Online: len(b.conns[u]) > 0})
+		out = append(out, Member{Username: u, Online: b.online[u]})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return compareStrings(a.Username, b.Username) })
 	return out, nil
 }
 
 // RoomsOf lists the rooms user is a member of, by name.
-func (b *Broker) RoomsOf(user string) []string {
+func (b *Broker) RoomsOf(ctx context.Context, user string) []string {
+	b.sync(ctx)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	out := make([]string, 0, len(b.userRooms[user]))
@@ -283,8 +364,10 @@ func (b *Broker) RoomsOf(user string) []string {
 }
 
 // CheckMember returns nil if user is a member of room, chat.ENOTFOUND for
-// an unknown room and chat.EFORBIDDEN otherwise.
-func (b *Broker) CheckMember(user, room string) error {
+// an unknown room and chat.EFORBIDDEN otherwise, as of the log's head: a
+// join on another instance a moment ago counts.
+func (b *Broker) CheckMember(ctx context.Context, user, room string) error {
+	b.sync(ctx)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.checkMemberLocked(user, room)
@@ -346,11 +429,16 @@ func (b *Broker) PostPrivate(ctx context.Context, from, to, text string) (chat.E
 // errShuttingDown answers writes that arrive after Close.
 var errShuttingDown = chat.Errorf(chat.EUNAVAILABLE, "server is shutting down")
 
-// Close stops the appender after it has answered every queued write. Call
+// Close stops the broker after it has answered every queued write. Call
 // it after Shutdown and after the HTTP server stopped taking requests.
 func (b *Broker) Close() {
 	b.stop()
-	b.done.Wait()
+	b.workers.Wait()
+	b.seq.Lock()
+	b.stopped = true
+	close(b.plans)
+	b.seq.Unlock()
+	b.delivers.Wait()
 }
 
 func isCanceled(err error) bool {

@@ -19,7 +19,8 @@ type plan struct {
 type plannedEvent struct {
 	frame []byte
 	id    int64
-	end   int // conns[previous end:end] receive frame
+	live  bool // a presence or counts notice, not a logged event
+	end   int  // conns[previous end:end] receive frame
 }
 
 func (p *plan) addUser(b *Broker, user string) {
@@ -39,8 +40,8 @@ func (p *plan) addUsers(b *Broker, users map[string]struct{}) {
 	}
 }
 
-func (p *plan) seal(frame []byte, id int64) {
-	p.events = append(p.events, plannedEvent{frame: frame, id: id, end: len(p.conns)})
+func (p *plan) seal(frame []byte, id int64, live bool) {
+	p.events = append(p.events, plannedEvent{frame: frame, id: id, live: live, end: len(p.conns)})
 }
 
 func (b *Broker) newPlan() *plan {
@@ -66,7 +67,7 @@ func (b *Broker) newPlan() *plan {
 // quiet room waits for nothing; a 10,000-member room's writers are woken
 // over 10,000 / WriteRate seconds, evenly, not all at once.
 func (b *Broker) runDeliverer() {
-	defer b.done.Done()
+	defer b.delivers.Done()
 	rate := float64(b.cfg.WriteRate)
 	burst := max(1, rate*burstWindow.Seconds())
 	tokens, last := burst, time.Now()
@@ -130,11 +131,13 @@ func (p *plan) queue(woken []*conn) []*conn {
 	start := 0
 	for _, e := range p.events {
 		for _, c := range p.conns[start:e.end] {
-			switch c.enqueue(e.frame, e.id) {
+			switch c.enqueue(e.frame, e.id, e.live) {
 			case pacedWake:
 				woken = append(woken, c)
 			case wakeNow:
 				p.urgent = append(p.urgent, c)
+			case kickNow:
+				c.kick()
 			}
 		}
 		start = e.end

@@ -31,18 +31,20 @@ type Resume struct {
 // blocks for a moment is not a slow client), or four times as many in
 // any case (a writer waiting out its gap or its turn is ours to end).
 //
-// Until its backlog is replayed a conn is "holding": live events wait in
+// Until its backlog is replayed a conn is "holding": logged events wait in
 // held, and the writer sends them after the backlog, dropping those the
-// backlog already covered.
+// backlog already covered. Live notices (presence, counts) are dropped
+// while holding: the snapshot sent on going live is newer.
 type conn struct {
-	broker *Broker
-	user   string
-	resume Resume
-	head   int64 // log position when the connection registered
-	ctx    context.Context
-	cancel context.CancelFunc
-	out    sink
-	wake   chan struct{}
+	broker  *Broker
+	user    string
+	session string // key of the session that opened it
+	resume  Resume
+	head    int64 // log position when the connection registered
+	ctx     context.Context
+	cancel  context.CancelFunc
+	out     sink
+	wake    chan struct{}
 	// writeStarted is when the write in progress started (Unix
 	// nanoseconds), 0 between writes.
 	writeStarted atomic.Int64
@@ -52,8 +54,9 @@ type conn struct {
 	woken    bool // the writer has been woken and has not yet taken the queue
 	holding  bool
 	held     []heldEvent
-	closed   bool  // no more frames are taken
-	kicked   bool  // closed for falling behind, and counted
+	closed   bool // no more frames are taken
+	kicked   bool // closed for falling behind, and counted
+	kickWhy  string
 	goodbye  bool  // closed by shutdown: say so before closing
 	position int64 // id of the last event queued
 }
@@ -71,8 +74,19 @@ type heldEvent struct {
 // An HTTP/1 connection is taken over from net/http (see takeOver) and
 // ServeStream returns at once; the stream's own goroutines serve it from
 // then on. Other streams are served on the calling goroutine.
-func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume Resume) {
-	c := &conn{broker: b, user: user, resume: resume, holding: true, wake: make(chan struct{}, 1)}
+//
+// session is the key of the session that opened the stream: EndSession
+// closes it.
+func (b *Broker) ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user, session string, resume Resume) {
+	c := &conn{broker: b, user: user, session: session, resume: resume, holding: true, wake: make(chan struct{}, 1)}
+	if resume.Given && resume.After > b.appliedHead() {
+		// Last-Event-ID from an instance that applied more of the log than
+		// this one: catch up first, so that the stream registers at or
+		// above the client's position and its ids never go down.
+		if err := b.catchUp(ctx, resume.After); err != nil {
+			b.log.Warn("catch up for a resume", "user", user, "after", resume.After, "err", err)
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -243,10 +257,11 @@ func (c *conn) write(frames [][]byte) bool {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.mu.Lock()
-		if !c.kicked {
-			c.kickLocked("stopped reading")
-		}
+		kick := !c.kicked && c.markKicked("stopped reading")
 		c.mu.Unlock()
+		if kick {
+			c.kick()
+		}
 	}
 	c.cancel()
 	return false
@@ -272,31 +287,33 @@ const (
 	noWake    wakeUp = iota
 	pacedWake        // in its turn (see runDeliverer)
 	wakeNow          // its queue is filling up while it waits its turn or its gap
+	kickNow          // it fell behind: the caller calls kick, holding no lock
 )
 
 // enqueue hands a frame to the writer without ever blocking, and reports
 // whether the writer needs waking: the caller wakes it once it has queued
-// everything it has. id is the frame's event id, 0 for a comment.
-func (c *conn) enqueue(frame []byte, id int64) wakeUp {
+// everything it has. id is the frame's event id (its stream position for
+// a live notice), 0 for a comment.
+func (c *conn) enqueue(frame []byte, id int64, live bool) wakeUp {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closed:
 		return noWake
 	case c.holding:
-		if id == 0 {
+		if id == 0 || live {
 			return noWake
 		}
 		if len(c.held) >= c.broker.cfg.StreamBuffer*4 {
-			c.kickLocked("fell behind during replay")
-			return noWake
+			c.markKicked("fell behind during replay")
+			return kickNow
 		}
 		c.held = append(c.held, heldEvent{frame, id})
 		return noWake
 	case len(c.queue) >= c.broker.cfg.StreamBuffer && c.stuck(),
 		len(c.queue) >= c.broker.cfg.StreamBuffer*4:
-		c.kickLocked("fell behind")
-		return noWake
+		c.markKicked("fell behind")
+		return kickNow
 	}
 	c.queue = append(c.queue, frame)
 	if id != 0 {
@@ -338,11 +355,22 @@ func (c *conn) signal() {
 	}
 }
 
-func (c *conn) kickLocked(reason string) {
-	c.closed, c.kicked = true, true
+// markKicked closes the connection to new frames for falling behind; the
+// caller holds c.mu, and calls kick once it has let go of every lock:
+// closing a socket and logging are no work to do under them.
+func (c *conn) markKicked(reason string) bool {
+	c.closed, c.kicked, c.kickWhy = true, true, reason
+	return true
+}
+
+// kick cuts off a connection marked kicked, and counts it.
+func (c *conn) kick() {
 	c.cutOff()
 	c.broker.kicked.Add(1)
-	c.broker.log.Info("closing slow connection", "user", c.user, "reason", reason, "position", c.position)
+	c.mu.Lock()
+	reason, position := c.kickWhy, c.position
+	c.mu.Unlock()
+	c.broker.log.Info("closing slow connection", "user", c.user, "reason", reason, "position", position)
 }
 
 // cutOff ends the connection now, even if its writer is blocked in a
@@ -375,18 +403,15 @@ func (c *conn) replay() bool {
 	// The fan-out keeps holding (never blocking) until held is found empty
 	// under the lock.
 	for {
-		c.mu.Lock()
-		held := c.held
-		c.held = nil
-		if len(held) == 0 || c.closed {
-			c.holding, c.position = false, position
-			goodbye, closed := c.goodbye, c.closed
-			c.mu.Unlock()
+		if live, goodbye, closed := c.goLive(position); live {
 			if goodbye {
 				c.sayGoodbye(position)
 			}
 			return !closed
 		}
+		c.mu.Lock()
+		held := c.held
+		c.held = nil
 		c.mu.Unlock()
 		frames = frames[:0]
 		for _, h := range held {
@@ -399,6 +424,31 @@ func (c *conn) replay() bool {
 			return false
 		}
 	}
+}
+
+// goLive switches the connection to live delivery if nothing is held, and
+// queues the live snapshot at position for the writer. b.mu is held for
+// reading throughout, so no presence change is planned between the
+// snapshot and the switch; one planned earlier and still on its way is
+// older than the snapshot and is sent after it, which the next change
+// corrects, or dropped if it arrives before the switch.
+func (c *conn) goLive(position int64) (live, goodbye, closed bool) {
+	c.broker.mu.RLock()
+	defer c.broker.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.held) > 0 && !c.closed {
+		return false, false, false
+	}
+	c.holding, c.position = false, position
+	if !c.closed {
+		c.queue = append(c.queue, c.broker.liveSnapshot(c.user, position)...)
+		if len(c.queue) > 0 && !c.woken {
+			c.woken = true
+			c.signal()
+		}
+	}
+	return true, c.goodbye, c.closed
 }
 
 // backlog reads what the client missed, or says why it cannot.
@@ -437,29 +487,42 @@ func (c *conn) backlog() ([]chat.Event, string) {
 	return visible, ""
 }
 
+// allConns appends every open connection to out.
+func (b *Broker) allConns(out []*conn) []*conn {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, set := range b.conns {
+		for c := range set {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // runHeartbeat writes a comment on every live stream so that proxies keep
 // idle streams open.
 func (b *Broker) runHeartbeat(ctx context.Context) {
-	defer b.done.Done()
 	tick := time.NewTicker(b.cfg.Heartbeat)
 	defer tick.Stop()
 	beat := heartbeatFrame()
-	var woken []*conn
+	var woken, all []*conn
 	for {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return
 		}
-		b.mu.RLock()
-		for _, set := range b.conns {
-			for c := range set {
-				if c.enqueue(beat, 0) != noWake {
-					woken = append(woken, c)
-				}
+		all := b.allConns(all[:0])
+		for _, c := range all {
+			switch c.enqueue(beat, 0, false) {
+			case noWake:
+			case kickNow:
+				c.kick()
+			default:
+				woken = append(woken, c)
 			}
 		}
-		b.mu.RUnlock()
+		clear(all)
 		for _, c := range woken {
 			c.signal()
 		}
@@ -496,13 +559,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	b.mu.RLock()
-	for _, set := range b.conns {
-		for c := range set {
-			c.cutOff()
-		}
+	for _, c := range b.allConns(nil) {
+		c.cutOff()
 	}
-	b.mu.RUnlock()
 	<-done
 	return ctx.Err()
 }

@@ -98,3 +98,11 @@ type Conversation struct {
 	User   string
 	LastID int64
 }
+
+// Snapshot is the routing state the log implies at one position: every
+// room ever created and the memberships open after the event Head.
+type Snapshot struct {
+	Head    int64
+	Rooms   []string
+	Members []Membership
+}

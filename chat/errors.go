@@ -21,13 +21,23 @@ const (
 	EUNAVAILABLE  Code = "unavailable"
 )
 
-// Error is an error whose message is safe to show to the client.
+// Error is an error whose message is safe to show to the client. Err, if
+// set, is the cause: for logs and errors.Is, never shown to the client.
 type Error struct {
 	Code    Code
 	Message string
+	Err     error
 }
 
-func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return string(e.Code) + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+// Unwrap returns the cause, so that errors.Is sees through to it.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with a formatted, client-safe message.
 func Errorf(code Code, format string, args ...any) *Error {

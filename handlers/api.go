@@ -19,7 +19,7 @@ func (s *Server) stream(c *gin.Context) {
 	if !resume.Given && !resume.Malformed {
 		resume = parseResume(c.Query("last_event_id"))
 	}
-	s.chat.ServeStream(c.Request.Context(), c.Writer, c.Request, currentUser(c), resume)
+	s.chat.ServeStream(c.Request.Context(), c.Writer, c.Request, currentUser(c), c.GetString(sessionKey), resume)
 }
 
 func parseResume(v string) broker.Resume {
@@ -34,7 +34,7 @@ func parseResume(v string) broker.Resume {
 }
 
 func (s *Server) rooms(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"rooms": s.chat.Rooms()})
+	c.JSON(http.StatusOK, gin.H{"rooms": s.chat.Rooms(c.Request.Context())})
 }
 
 func (s *Server) join(c *gin.Context) {
@@ -69,7 +69,7 @@ func (s *Server) members(c *gin.Context) {
 		s.fail(c, err, 0)
 		return
 	}
-	members, err := s.chat.Members(room)
+	members, err := s.chat.Members(c.Request.Context(), room)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
@@ -86,10 +86,6 @@ func (s *Server) postRoom(c *gin.Context) {
 		s.fail(c, err, 0)
 		return
 	}
-	if err := s.chat.CheckMember(user, room); err != nil {
-		s.fail(c, err, 0)
-		return
-	}
 	text, err := textBody(c)
 	if err != nil {
 		s.fail(c, err, 0)
@@ -97,6 +93,12 @@ func (s *Server) postRoom(c *gin.Context) {
 	}
 	var event chat.Event
 	if to, rest, ok := chat.ParseMention(text); ok {
+		// A room message is checked as it is appended; this one only
+		// goes through the room, so check here.
+		if err := s.chat.CheckMember(c.Request.Context(), user, room); err != nil {
+			s.fail(c, err, 0)
+			return
+		}
 		event, err = s.sendPrivate(c, user, to, rest)
 	} else {
 		event, err = s.chat.PostRoom(c.Request.Context(), user, room, text)
@@ -136,7 +138,7 @@ func (s *Server) sendPrivate(c *gin.Context, from, to, text string) (chat.Event,
 func (s *Server) roomHistory(c *gin.Context) {
 	room, err := roomParam(c)
 	if err == nil {
-		err = s.chat.CheckMember(currentUser(c), room)
+		err = s.chat.CheckMember(c.Request.Context(), currentUser(c), room)
 	}
 	if err != nil {
 		s.fail(c, err, 0)

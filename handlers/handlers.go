@@ -19,7 +19,10 @@ type Accounts interface {
 	Login(ctx context.Context, name, password string) (token, username string, err error)
 	// Authenticate returns the user of a session token or chat.EUNAUTHORIZED.
 	Authenticate(ctx context.Context, token string) (string, error)
+	// Logout ends the session on every instance.
 	Logout(ctx context.Context, token string) error
+	// SessionKey names a token's session without revealing the token.
+	SessionKey(token string) string
 	// Canonical returns a user's registered spelling or chat.ENOTFOUND.
 	Canonical(ctx context.Context, name string) (string, error)
 }
@@ -31,11 +34,15 @@ type Chat interface {
 	Leave(ctx context.Context, user, room string) error
 	PostRoom(ctx context.Context, user, room, text string) (chat.Event, error)
 	PostPrivate(ctx context.Context, from, to, text string) (chat.Event, error)
-	Rooms() []broker.RoomInfo
-	Members(room string) ([]broker.Member, error)
-	CheckMember(user, room string) error
-	RoomsOf(user string) []string
-	ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user string, resume broker.Resume)
+	Rooms(ctx context.Context) []broker.RoomInfo
+	Members(ctx context.Context, room string) ([]broker.Member, error)
+	// CheckMember answers as of the log's head: a join on another
+	// instance a moment ago counts.
+	CheckMember(ctx context.Context, user, room string) error
+	RoomsOf(ctx context.Context, user string) []string
+	// ServeStream serves user's stream; session is the key of the
+	// session that opened it, so that a logout can close it.
+	ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user, session string, resume broker.Resume)
 }
 
 // History reads pages of past messages, oldest first.

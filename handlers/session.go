@@ -16,6 +16,7 @@ const (
 	sessionCookie = "session"
 	sessionMaxAge = 30 * 24 * time.Hour
 	userKey       = "user"
+	sessionKey    = "session"
 )
 
 // authenticate accepts `Authorization: Bearer TOKEN` or the session cookie
@@ -46,6 +47,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		}
 	}
 	c.Set(userKey, user)
+	c.Set(sessionKey, s.accounts.SessionKey(token))
 	c.Next()
 }
 
@@ -142,5 +144,5 @@ func (s *Server) logout(c *gin.Context) {
 
 func (s *Server) me(c *gin.Context) {
 	user := currentUser(c)
-	c.JSON(http.StatusOK, gin.H{"username": user, "rooms": s.chat.RoomsOf(user)})
+	c.JSON(http.StatusOK, gin.H{"username": user, "rooms": s.chat.RoomsOf(c.Request.Context(), user)})
 }

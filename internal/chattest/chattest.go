@@ -109,6 +109,14 @@ func (s *Server) Login(t testing.TB, name string) *Client {
 	return c
 }
 
+// On is the same session talking to another server: another instance of
+// the same cluster, say.
+func (c *Client) On(s *Server) *Client {
+	other := *c
+	other.base = s.URL
+	return &other
+}
+
 // Anonymous is a client without a session.
 func (s *Server) Anonymous(t testing.TB) *Client { return &Client{t: t, base: s.URL} }
 

@@ -11,28 +11,39 @@ import (
 
 const eventColumns = `id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms`
 
-// Append writes events to the log in one transaction, in order, and returns
-// them with their ids. Join and leave events also open and close the user's
-// membership period in the same transaction, so the log and the memberships
-// never disagree. One commit for the whole batch is what lets concurrent
-// writers share an fsync.
-func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, error) {
+// Append runs one appending transaction: it takes SQLite's write lock,
+// calls prepare with the log's head, and writes the events prepare returns
+// with the ids that follow it, in order, in one commit. Join and leave events
+// also open and close the user's membership period in the same
+// transaction, so the log and the memberships never disagree. One commit
+// for the whole batch is what lets concurrent writers share an fsync.
+//
+// Ids are contiguous: an id is taken only by a commit, and a transaction
+// that rolls back gives its ids back (sqlite_sequence rolls back with it).
+// So a reader that has every event up to N and sees N+2 knows that N+1
+// exists, and Tail never skips one.
+func (s *Store) Append(ctx context.Context, prepare func(head int64) ([]chat.Event, error)) ([]chat.Event, error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("append: begin: %w", err)
 	}
 	defer tx.Rollback()
+	var head int64
+	if err := tx.QueryRowContext(ctx, headSQL).Scan(&head); err != nil {
+		return nil, fmt.Errorf("append: head: %w", err)
+	}
+	events, err := prepare(head)
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
 	insert := tx.StmtContext(ctx, s.insertEvent)
 	defer insert.Close()
 	out := make([]chat.Event, len(events))
 	for i, e := range events {
-		res, err := insert.ExecContext(ctx, string(e.Kind), null(e.Room), null(e.From), null(e.To),
-			null(e.User), null(e.Text), null(e.Status), e.Members, e.Online, e.TS.UnixMilli())
-		if err != nil {
+		e.ID = head + int64(i) + 1
+		if _, err := insert.ExecContext(ctx, e.ID, string(e.Kind), null(e.Room), null(e.From), null(e.To),
+			null(e.User), null(e.Text), null(e.Status), e.Members, e.Online, e.TS.UnixMilli()); err != nil {
 			return nil, fmt.Errorf("append: insert event: %w", err)
-		}
-		if e.ID, err = res.LastInsertId(); err != nil {
-			return nil, fmt.Errorf("append: event id: %w", err)
 		}
 		if err := applyMembership(ctx, tx, e); err != nil {
 			return nil, err
@@ -45,8 +56,12 @@ func (s *Store) Append(ctx context.Context, events []chat.Event) ([]chat.Event, 
 	return out, nil
 }
 
-const insertEventSQL = `INSERT INTO events (kind, room, sender, recipient, subject, text, status, members, online, ts_ms)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertEventSQL = `INSERT INTO events (id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// headSQL reads the newest id ever taken. It survives pruning:
+// AUTOINCREMENT never hands out an id twice.
+const headSQL = `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`
 
 func applyMembership(ctx context.Context, tx *sql.Tx, e chat.Event) error {
 	switch e.Kind {
@@ -71,49 +86,64 @@ func applyMembership(ctx context.Context, tx *sql.Tx, e chat.Event) error {
 func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 // Head returns the id of the newest event ever written, 0 for an empty log.
-// It survives pruning: AUTOINCREMENT never hands out an id twice.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
-	err := s.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&head)
+	err := s.read.QueryRowContext(ctx, headSQL).Scan(&head)
 	if err != nil {
 		return 0, fmt.Errorf("head: %w", err)
 	}
 	return head, nil
 }
 
-// Rooms returns every room ever created and the current memberships.
-func (s *Store) Rooms(ctx context.Context) (rooms []string, members []chat.Membership, err error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT name FROM rooms ORDER BY name`)
+// Snapshot returns the head, every room ever created and the memberships
+// open at that head, all read in one transaction.
+func (s *Store) Snapshot(ctx context.Context) (chat.Snapshot, error) {
+	var snap chat.Snapshot
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list rooms: %w", err)
+		return snap, fmt.Errorf("snapshot: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, headSQL).Scan(&snap.Head); err != nil {
+		return snap, fmt.Errorf("snapshot: head: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM rooms ORDER BY name`)
+	if err != nil {
+		return snap, fmt.Errorf("snapshot: rooms: %w", err)
 	}
 	for rows.Next() {
 		var r string
 		if err := rows.Scan(&r); err != nil {
 			rows.Close()
-			return nil, nil, fmt.Errorf("list rooms: %w", err)
+			return snap, fmt.Errorf("snapshot: rooms: %w", err)
 		}
-		rooms = append(rooms, r)
+		snap.Rooms = append(snap.Rooms, r)
 	}
 	if err := closeRows(rows); err != nil {
-		return nil, nil, fmt.Errorf("list rooms: %w", err)
+		return snap, fmt.Errorf("snapshot: rooms: %w", err)
 	}
-	rows, err = s.read.QueryContext(ctx, `SELECT username, room FROM memberships WHERE leave_id IS NULL`)
+	rows, err = tx.QueryContext(ctx, `SELECT username, room FROM memberships WHERE leave_id IS NULL`)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list memberships: %w", err)
+		return snap, fmt.Errorf("snapshot: memberships: %w", err)
 	}
 	for rows.Next() {
 		var m chat.Membership
 		if err := rows.Scan(&m.User, &m.Room); err != nil {
 			rows.Close()
-			return nil, nil, fmt.Errorf("list memberships: %w", err)
+			return snap, fmt.Errorf("snapshot: memberships: %w", err)
 		}
-		members = append(members, m)
+		snap.Members = append(snap.Members, m)
 	}
 	if err := closeRows(rows); err != nil {
-		return nil, nil, fmt.Errorf("list memberships: %w", err)
+		return snap, fmt.Errorf("snapshot: memberships: %w", err)
 	}
-	return rooms, members, nil
+	return snap, nil
+}
+
+// Tail returns up to limit events of the log with ids above after, in id
+// order, whoever appended them: what a broker applies to catch up.
+func (s *Store) Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error) {
+	return s.query(ctx, `SELECT `+eventColumns+` FROM events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
 
 func closeRows(rows *sql.Rows) error {
@@ -189,10 +219,12 @@ func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversa
 }
 
 // EventsAfter returns, oldest first, up to limit events with ids in
-// (after, upTo] that user may see: room events while they were a member (their own join
-// and leave included), their private messages, and the presence changes of
-// the users they currently share a room with. Every branch is an index seek
-// on (key, id), so other users' traffic is never scanned.
+// (after, upTo] that user may see: room messages, joins and leaves while
+// they were a member (their own join and leave included) and their private
+// messages. Every branch is an index seek on (key, id), so other users'
+// traffic is never scanned. Presence and member counts are live state, not
+// log events: a log written by an older version may hold some, and they
+// are never replayed.
 //
 // If retention pruned events above after, the gap cannot be filled and
 // EventsAfter returns a *chat.Error saying so.
@@ -218,16 +250,12 @@ func (s *Store) eventsAfter(ctx context.Context, user string, after, upTo int64,
 	return s.query(ctx, `SELECT `+eventColumns+` FROM (
 		SELECT e.* FROM memberships m JOIN events e ON e.room = m.room
 			WHERE m.username = ?1 AND (m.leave_id IS NULL OR m.leave_id > ?2)
-			  AND e.id > ?2 AND e.id >= m.join_id AND (m.leave_id IS NULL OR e.id <= m.leave_id)
+			  AND e.kind IN ('message', 'join', 'leave') AND e.id > ?2 AND e.id >= m.join_id AND (m.leave_id IS NULL OR e.id <= m.leave_id)
 		UNION
 		SELECT * FROM events WHERE kind = 'private' AND sender = ?1 AND id > ?2
 		UNION
 		SELECT * FROM events WHERE kind = 'private' AND recipient = ?1 AND id > ?2
-		UNION
-		SELECT * FROM events WHERE kind = 'presence' AND id > ?2 AND subject IN (
-			SELECT peer.username FROM memberships mine
-			JOIN memberships peer ON peer.room = mine.room AND peer.leave_id IS NULL
-			WHERE mine.username = ?1 AND mine.leave_id IS NULL)
+
 	) WHERE id <= ?4 ORDER BY id LIMIT ?3`, user, after, limit, upTo)
 }
 

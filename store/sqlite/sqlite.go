@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_room ON events (room, id) WHERE room IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_private_sender ON events (sender, id) WHERE kind = 'private';
 CREATE INDEX IF NOT EXISTS events_private_recipient ON events (recipient, id) WHERE kind = 'private';
-CREATE INDEX IF NOT EXISTS events_presence ON events (subject, id) WHERE kind = 'presence';
+-- Presence left the log (it is live state now); older files have this index.
+DROP INDEX IF EXISTS events_presence;
 CREATE TABLE IF NOT EXISTS rooms (
 	name       TEXT PRIMARY KEY,
 	created_ms INTEGER NOT NULL

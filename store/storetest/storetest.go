@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -19,13 +20,17 @@ type Store interface {
 	CreateSession(ctx context.Context, tokenHash []byte, username string) error
 	SessionUser(ctx context.Context, tokenHash []byte) (string, error)
 	DeleteSession(ctx context.Context, tokenHash []byte) error
-	Append(ctx context.Context, events []chat.Event) ([]chat.Event, error)
+	Append(ctx context.Context, prepare func(head int64) ([]chat.Event, error)) ([]chat.Event, error)
 	Head(ctx context.Context) (int64, error)
-	Rooms(ctx context.Context) ([]string, []chat.Membership, error)
+	Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error)
+	Snapshot(ctx context.Context) (chat.Snapshot, error)
 	EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error)
 	RoomHistory(ctx context.Context, room string, before int64, limit int) ([]chat.Event, error)
 	PrivateHistory(ctx context.Context, a, b string, before int64, limit int) ([]chat.Event, error)
 	Conversations(ctx context.Context, user string) ([]chat.Conversation, error)
+	Prune(ctx context.Context, cutoff time.Time) (int64, error)
+	PrunedThrough(ctx context.Context) (int64, error)
+	KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func())
 }
 
 // Run runs the suite; open returns a new, empty store for each test.
@@ -38,8 +43,17 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Sessions", testSessions},
 		{"AppendOrdersAndTracksMembership", testAppend},
 		{"EventsAfterFollowsMembershipPeriods", testEventsAfterPeriods},
-		{"EventsAfterPrivateAndPresence", testEventsAfterPrivateAndPresence},
+		{"EventsAfterPrivate", testEventsAfterPrivate},
 		{"HistoryPages", testHistory},
+		{"AppendGivesPrepareTheHead", testAppendHead},
+		{"AppendConcurrentIsContiguous", testAppendConcurrent},
+		{"TailReadsTheWholeLog", testTail},
+		{"SnapshotIsConsistent", testSnapshot},
+		{"PruneRemovesOldPrefixAndRecordsBoundary", testPrune},
+		{"PruneKeepsAPrefixWhenTheClockSteppedBack", testPruneClockBack},
+		{"PruneDoesNotBlockWriters", testPruneDoesNotBlockWriters},
+		{"KeepHistoryPrunesAtStartAndOnEveryTick", testKeepHistory},
+		{"EventsAfterDuringPruneIsGaplessOrAnError", testEventsAfterDuringPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -53,7 +67,7 @@ func mustAppend(t *testing.T, s Store, events ...chat.Event) []chat.Event {
 	for i := range events {
 		events[i].TS = ts
 	}
-	out, err := s.Append(context.Background(), events)
+	out, err := s.Append(context.Background(), func(int64) ([]chat.Event, error) { return events, nil })
 	if err != nil {
 		t.Fatalf("append: %v", err)
 	}
@@ -126,10 +140,11 @@ func testAppend(t *testing.T, s Store) {
 		}
 	}
 	mustAppend(t, s, leave("bob", "lobby"))
-	rooms, members, err := s.Rooms(ctx)
+	snap, err := s.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rooms, members := snap.Rooms, snap.Members
 	slices.SortFunc(members, func(a, b chat.Membership) int {
 		if a.User+a.Room < b.User+b.Room {
 			return -1
@@ -182,24 +197,21 @@ func testEventsAfterPeriods(t *testing.T, s Store) {
 	}
 }
 
-func testEventsAfterPrivateAndPresence(t *testing.T, s Store) {
+func testEventsAfterPrivate(t *testing.T, s Store) {
 	ctx := context.Background()
 	mustAppend(t, s, join("alice", "lobby"), join("bob", "lobby"), join("carol", "den"))
 	events := mustAppend(t, s,
 		pm("alice", "bob", "to bob"),
 		pm("bob", "alice", "to alice"),
 		pm("carol", "dave", "not theirs"),
-		chat.Event{Kind: chat.KindPresence, User: "alice", Status: chat.Online},
-		chat.Event{Kind: chat.KindPresence, User: "carol", Status: chat.Online},
 	)
 	head, _ := s.Head(ctx)
 	got, err := s.EventsAfter(ctx, "bob", events[0].ID-1, head, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// bob: both private messages and the presence of alice, who shares a
-	// room with him; never carol's message or presence.
-	if want := []int64{events[0].ID, events[1].ID, events[3].ID}; !slices.Equal(ids(got), want) {
+	// bob: both private messages, never carol's.
+	if want := []int64{events[0].ID, events[1].ID}; !slices.Equal(ids(got), want) {
 		t.Fatalf("bob replays %v, want %v", ids(got), want)
 	}
 	if got[0].Text != "to bob" || got[0].From != "alice" || got[0].To != "bob" || !got[0].TS.Equal(ts) {
