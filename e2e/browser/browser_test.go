@@ -29,6 +29,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("ClientModules", func(t *testing.T) { testModules(t, browser, srv.url()) })
 	t.Run("ChatBetweenUsers", func(t *testing.T) { testChat(t, browser, srv.url()) })
 	t.Run("Sidebar", func(t *testing.T) { testSidebar(t, browser, srv.url()) })
+	t.Run("LivePresence", func(t *testing.T) { testPresence(t, browser, srv.url()) })
 	t.Run("HTMLIsShownAsText", func(t *testing.T) { testHTMLIsText(t, browser, srv.url()) })
 	t.Run("Keyboard", func(t *testing.T) { testKeyboard(t, browser, srv.url()) })
 	t.Run("ScrollBack", func(t *testing.T) { testScrollBack(t, browser, srv.url()) })

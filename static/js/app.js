@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { connectStream } from './transport.js';
 import { Timeline } from './timeline.js';
+import { LiveState } from './live.js';
 import { el, entryEl, mentionsOf } from './dom.js';
 
 const PAGE = 50;
@@ -26,13 +27,10 @@ class App {
   }
 
   resetState() {
-    this.rooms = new Map(); // room name -> {members: Map<lower name, {username, online}>, unread, mentioned}
+    this.rooms = new Map(); // room name -> {members: Map<lower name, {username}>, unread, mentioned}
     this.dms = new Map(); // lower name -> {username, unread, lastId}
     this.timelines = new Map(); // view key -> Timeline
-    this.online = new Map(); // lower name -> bool, from member lists and presence
-    this.seen = new Set(); // kind:id of stream events already handled
-    this.presenceSeq = 0; // counts presence events, to replay them over older REST answers
-    this.presenceLog = []; // recent {seq, name, online}
+    this.live = new LiveState(); // who is online; which stream events were handled
     this.current = null; // {kind: 'room'|'user', name, key}
     this.epoch = (this.epoch || 0) + 1; // bumps on login/logout/reset: stale answers are dropped
   }
@@ -196,18 +194,12 @@ class App {
   }
 
   setConn(state) {
-    const before = this.conn;
     this.conn = state;
     this.doc.body.dataset.conn = state;
     const label = { connecting: 'Connecting…', reconnecting: 'Reconnecting…' }[state] || '';
     const status = this.$('conn-status');
     status.textContent = label;
     status.className = `conn ${state}`;
-    if (before === 'reconnecting' && state === 'live' && this.me) {
-      // Presence changes while we were away may predate what the server
-      // replays; the member list is cheap to refresh.
-      if (this.current && this.current.kind === 'room') this.refreshMembers(this.current.name);
-    }
   }
 
   onEvent(kind, data) {
@@ -216,21 +208,11 @@ class App {
       this.onReset();
       return;
     }
-    if (kind === 'ready' || kind === 'shutdown') return;
-    if (data.id !== undefined) {
-      const key = `${kind}:${data.id}`;
-      if (this.seen.has(key)) return;
-      this.seen.add(key);
-      if (this.seen.size > 20000) {
-        // Ids only grow, so the oldest keys will not come back: forget half.
-        let drop = 10000;
-        for (const k of this.seen) {
-          if (drop-- === 0) break;
-          this.seen.delete(k);
-        }
-      }
-    }
+    if (!this.live.take(kind, data)) return; // a logged event handled already
     switch (kind) {
+      case 'ready':
+        this.onReady();
+        break;
       case 'message':
         this.onMessage(data);
         break;
@@ -242,7 +224,7 @@ class App {
         this.onMembership(kind, data);
         break;
       case 'presence':
-        this.onPresence(data);
+        this.onPresence(data.user);
         break;
       case 'members':
         this.onCounts(data);
@@ -250,6 +232,27 @@ class App {
       default:
         break;
     }
+  }
+
+  // onReady: the stream (re)started and live.take has marked everyone
+  // offline; the presence events right behind it name who is online now.
+  // A large room sends no presence, so the open room's list (with its
+  // online flags) is fetched again.
+  onReady() {
+    this.renderMembers();
+    this.renderSidebar();
+    if (this.current && this.current.kind === 'room') this.refreshMembers(this.current.name);
+  }
+
+  // onPresence redraws someone's dot (live.take has set it) where it shows:
+  // in the open view's members or among the conversations. The snapshot
+  // after a ready names every peer online, and most show nowhere.
+  onPresence(user) {
+    const name = lower(user);
+    const cur = this.current;
+    const room = cur && cur.kind === 'room' ? this.rooms.get(cur.name) : null;
+    if ((room && room.members.has(name)) || (cur && cur.kind === 'user' && lower(cur.name) === name)) this.renderMembers();
+    if (this.dms.has(name)) this.renderSidebar();
   }
 
   // onCounts: a room too large for per-user notices sends its member and
@@ -311,8 +314,8 @@ class App {
     if (kind === 'join') {
       // A join carries no online flag; someone who just joined is almost
       // surely online, and the refresh below settles it.
-      const online = this.online.get(lower(ev.user)) ?? true;
-      room.members.set(lower(ev.user), { username: ev.user, online });
+      this.live.guess(ev.user, true);
+      room.members.set(lower(ev.user), { username: ev.user });
     } else {
       room.members.delete(lower(ev.user));
     }
@@ -320,24 +323,6 @@ class App {
     if (this.current && this.current.kind === 'room' && this.current.name === ev.room) {
       this.renderMembers();
       if (kind === 'join') this.refreshMembers(ev.room);
-    }
-  }
-
-  onPresence(ev) {
-    const online = ev.status === 'online';
-    const name = lower(ev.user);
-    this.presenceLog.push({ seq: ++this.presenceSeq, name, online });
-    if (this.presenceLog.length > 500) this.presenceLog.shift();
-    this.setOnline(name, online);
-    this.renderMembers();
-    this.renderSidebar();
-  }
-
-  setOnline(name, online) {
-    this.online.set(name, online);
-    for (const room of this.rooms.values()) {
-      const m = room.members.get(name);
-      if (m) m.online = online;
     }
   }
 
@@ -392,23 +377,17 @@ class App {
     return dm;
   }
 
-  // fillMembers sets a room's member list from a REST answer. That answer
-  // may predate presence events that arrived while it was on its way (those
-  // after seq): they are newer, so they win.
+  // fillMembers sets a room's member list from a REST answer requested
+  // when live.seq was seq (see LiveState.listed for the online flags).
   fillMembers(room, members, seq) {
     room.members.clear();
-    for (const m of members) {
-      room.members.set(lower(m.username), { username: m.username, online: !!m.online });
-      this.online.set(lower(m.username), !!m.online);
-    }
-    for (const p of this.presenceLog) {
-      if (p.seq > seq) this.setOnline(p.name, p.online);
-    }
+    for (const m of members) room.members.set(lower(m.username), { username: m.username });
+    this.live.listed(members, seq);
   }
 
   async refreshMembers(name) {
     const epoch = this.epoch;
-    const seq = this.presenceSeq;
+    const seq = this.live.seq;
     try {
       const res = await api.members(name);
       const room = this.rooms.get(name);
@@ -429,7 +408,7 @@ class App {
       return;
     }
     this.joinError('');
-    const seq = this.presenceSeq;
+    const seq = this.live.seq;
     try {
       const res = await api.join(name);
       const room = res.room || name;
@@ -787,7 +766,7 @@ class App {
     const dms = [...this.dms.values()].sort((a, b) => (BigInt(b.lastId || 0) > BigInt(a.lastId || 0) ? 1 : -1));
     this.$('dm-list').replaceChildren(...dms.map((d) => {
       const selected = cur && cur.kind === 'user' && lower(cur.name) === lower(d.username);
-      const online = this.online.get(lower(d.username));
+      const online = this.live.isOnline(d.username);
       return el('li', {},
         el('a', {
           class: 'nav-item',
@@ -816,7 +795,7 @@ class App {
     let members;
     if (cur.kind === 'room') {
       const room = this.rooms.get(cur.name);
-      members = room ? [...room.members.values()] : [];
+      members = room ? [...room.members.values()].map(({ username }) => ({ username, online: this.live.isOnline(username) })) : [];
       // A large room's counts come from `members` events; its list (and its
       // dots, without presence notices) only as fresh as the last refresh.
       const count = room && typeof room.count === 'number' ? room.count : members.length;
@@ -826,7 +805,7 @@ class App {
       const other = cur.name;
       members = [
         { username: this.me, online: true },
-        { username: other, online: this.online.get(lower(other)) ?? false },
+        { username: other, online: this.live.isOnline(other) },
       ];
       if (this.isMe(other)) members.pop();
       this.$('members-title').textContent = 'In this conversation';
