@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ssechat/ssechat/app"
@@ -79,6 +80,9 @@ func run(args []string) error {
 		return fmt.Errorf("--password-cost must be from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// go-redis prints every failed dial, several a second while Redis is
+	// down; the cluster logs the outage and the recovery itself.
+	redis.SetLogger(redisLogger{log})
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return err
@@ -161,4 +165,11 @@ func redactPassword(db string) string {
 		return "postgres://(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// redisLogger sends go-redis's own messages to the log at debug level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

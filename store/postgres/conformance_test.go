@@ -34,7 +34,8 @@ func openURL(t *testing.T, url string) *postgres.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t) })
+	base := pgtest.URL(t) // skip once, not in every subtest
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openURL(t, pgtest.FreshSchema(t, base)) })
 }
 
 // Instances that start together on a new database all come up: one

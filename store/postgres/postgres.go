@@ -31,7 +31,19 @@ import (
 // the schema they live in.
 type Store struct {
 	pool *pgxpool.Pool
+	// lockTimeoutSQL sets the appending transaction's
+	// idle_in_transaction_session_timeout to LockIdleTimeout.
+	lockTimeoutSQL string
 }
+
+// LockIdleTimeout is how long an appending transaction may hold the log's
+// lock without a word to the server (while prepare runs) before the
+// server ends its session. An instance that froze or lost the network in
+// the middle of an append would otherwise stop every instance's appends
+// until the server noticed the dead connection: with TCP keepalive's
+// defaults, hours. Catching up on 1,000 events takes milliseconds, so
+// this is plenty for any prepare that is not stuck.
+const LockIdleTimeout = 10 * time.Second
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -68,7 +80,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, wrap("open postgres: migrate", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, lockTimeoutSQL: lockTimeoutSQL(LockIdleTimeout)}, nil
+}
+
+func lockTimeoutSQL(d time.Duration) string {
+	return fmt.Sprintf(`SET LOCAL idle_in_transaction_session_timeout = %d`, d.Milliseconds())
 }
 
 // migrate applies the embedded migrations that the database lacks. goose
@@ -144,6 +160,8 @@ func unavailable(err error) bool {
 		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // admin or crash shutdown, cannot connect now
 			return true
 		case pgErr.Code == "53300": // too many connections
+			return true
+		case pgErr.Code == "25P03": // idle_in_transaction_session_timeout: see LockIdleTimeout
 			return true
 		}
 		// A failed connection attempt wraps the server's reason; any other

@@ -28,6 +28,9 @@ type Store interface {
 	RoomHistory(ctx context.Context, room string, before int64, limit int) ([]chat.Event, error)
 	PrivateHistory(ctx context.Context, a, b string, before int64, limit int) ([]chat.Event, error)
 	Conversations(ctx context.Context, user string) ([]chat.Conversation, error)
+	// Retention: Prune deletes a prefix of the log older than cutoff,
+	// PrunedThrough is the newest id it may have deleted, and EventsAfter
+	// from below that boundary is a *chat.Error.
 	Prune(ctx context.Context, cutoff time.Time) (int64, error)
 	PrunedThrough(ctx context.Context) (int64, error)
 	KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func())
