@@ -114,32 +114,56 @@ func (b *Broker) setUserOnline(user string, online bool, p *plan, now time.Time)
 // Resync is the cluster's word that news may have been lost: it reloads
 // who is online, tells the streams what changed meanwhile, and reads the
 // log for events whose notice was lost.
+//
+// Users missing from the reloaded list are announced offline only if they
+// are still missing resyncGrace later: after Redis restarts empty, every
+// instance registers its users again at its next heartbeat, and without
+// the grace every user of the other instances would flicker offline.
 func (b *Broker) Resync() {
 	b.LogGrew(b.appliedHead() + 1)
+	missing := b.reloadOnline(nil)
+	if len(missing) > 0 {
+		time.AfterFunc(resyncGrace, func() { b.reloadOnline(missing) })
+	}
+}
+
+// resyncGrace is longer than the cluster's heartbeat interval.
+const resyncGrace = 7 * time.Second
+
+// reloadOnline marks online every user the cluster lists, and offline
+// those of offline (all users if nil) that it does not. It returns the
+// users it left online although the cluster did not list them.
+func (b *Broker) reloadOnline(offline map[string]bool) map[string]bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	online, err := b.cluster.Online(ctx)
 	if err != nil {
 		b.log.Warn("reload presence", "err", err)
-		return
+		return nil
 	}
 	b.seq.Lock()
 	defer b.seq.Unlock()
 	p := b.newPlan()
 	now := time.Now()
 	b.mu.Lock()
-	set := make(map[string]bool, len(online))
+	listed := make(map[string]bool, len(online))
 	for _, u := range online {
-		set[u] = true
+		listed[u] = true
 		b.setUserOnline(u, true, p, now)
 	}
+	missing := make(map[string]bool)
 	for u := range b.online {
-		if !set[u] {
+		switch {
+		case listed[u]:
+		case offline == nil:
+			missing[u] = true
+		case offline[u]:
 			b.setUserOnline(u, false, p, now)
 		}
 	}
 	b.mu.Unlock()
 	b.handOver(p)
+	return missing
 }
 
 // setOnline sets the online users at start, before any stream opens.

@@ -114,25 +114,32 @@ func TestHTTP2Stream(t *testing.T) {
 	alice, bob, bobS := lobbyWatchedByBob(t, srv)
 
 	aliceS := openH2Stream(t, h2, alice.Token, "")
-	if first := aliceS.Until(isReady); len(first) != 1 || first[0].Event.User != "alice" {
+	first := aliceS.Until(isReady)
+	if len(first) != 1 || first[0].Event.User != "alice" {
 		t.Fatalf("HTTP/2 stream starts with %s, want ready for alice", chattest.Kinds(first))
 	}
-	// Her first connection puts her online, on her stream and on bob's.
-	aliceS.Until(func(f chattest.Frame) bool {
-		return f.Kind == "presence" && f.Event.User == "alice" && f.Event.Status == "online"
-	})
+	// Her first connection puts her online, on bob's stream and on hers:
+	// once bob saw it, her own notice is on her stream before anything
+	// posted later.
 	waitPresence(bobS, "alice", "online")
+	// Then the snapshot: bob, and she herself. Bob's message (posted over
+	// HTTP/1) follows it.
+	var fromBob chattest.Event
+	snap := readSnapshot(aliceS, nil, func() string { fromBob = bob.Say("lobby", "hello over h1"); return fromBob.ID })
+	if state := checkSnapshot(t, first[0].ID, snap, "alice", "bob"); state["alice"] != "online" {
+		t.Fatalf("HTTP/2 stream did not show alice online before bob's message: %s", chattest.Kinds(snap))
+	}
+	onlyLiveBeforeMarker(t, snap)
 
-	// Live: bob's message (posted over HTTP/1) and her own (over HTTP/2)
-	// arrive next, exactly, with the SSE id equal to the JSON id.
-	fromBob := bob.Say("lobby", "hello over h1")
+	// Live: bob's message and her own (posted over HTTP/2) arrive
+	// exactly, with the SSE id equal to the JSON id.
 	var fromAlice chattest.Event
 	if status := h2Do(t, h2, alice.Token, "POST", "/api/rooms/lobby/messages", map[string]string{"text": "hello over h2\n\nevent: x"}, &fromAlice); status != http.StatusCreated {
 		t.Fatalf("POST over HTTP/2: status %d", status)
 	}
-	live := aliceS.Until(func(f chattest.Frame) bool { return f.ID == fromAlice.ID })
+	live := append([]chattest.Frame{snap[len(snap)-1]}, aliceS.Until(func(f chattest.Frame) bool { return f.ID == fromAlice.ID })...)
 	if len(live) != 2 {
-		t.Fatalf("HTTP/2 stream got %s, want the two messages", chattest.Kinds(live))
+		t.Fatalf("HTTP/2 stream got %s after the snapshot, want the two messages", chattest.Kinds(live))
 	}
 	for i, want := range []chattest.Event{fromBob, fromAlice} {
 		if f := live[i]; f.Kind != "message" || f.ID != want.ID || f.Event != want {
@@ -145,7 +152,7 @@ func TestHTTP2Stream(t *testing.T) {
 	// although the TCP connection stays open, or she would stay online
 	// (and her writer would live on) until the connection closes.
 	aliceS.Close()
-	offline := waitPresence(bobS, "alice", "offline")
+	waitPresence(bobS, "alice", "offline")
 	var members struct{ Members []broker.Member }
 	bob.MustDo("GET", "/api/rooms/lobby/members", nil, &members, 200)
 	for _, m := range members.Members {
@@ -154,7 +161,8 @@ func TestHTTP2Stream(t *testing.T) {
 		}
 	}
 
-	// Resume over HTTP/2 after her last message.
+	// Resume over HTTP/2 after her last message: the messages she missed,
+	// none of the presence, then the snapshot as it is now.
 	var missed []chattest.Event
 	for _, text := range []string{"missed 1", "missed 2\r\nevent: y", "missed 3 🎉"} {
 		missed = append(missed, bob.Say("lobby", text))
@@ -162,7 +170,7 @@ func TestHTTP2Stream(t *testing.T) {
 	resumed := openH2Stream(t, h2, alice.Token, fromAlice.ID)
 	backlog := resumed.Until(isReady)
 	checkIncreasing(t, num(t, fromAlice.ID), backlog)
-	got := replayedEvents(t, backlog[:len(backlog)-1], offline)
+	got := replayedEvents(t, backlog[:len(backlog)-1])
 	if len(got) != len(missed) {
 		t.Fatalf("HTTP/2 resume after %s: %s, want the %d missed messages", fromAlice.ID, chattest.Kinds(backlog), len(missed))
 	}
@@ -171,9 +179,13 @@ func TestHTTP2Stream(t *testing.T) {
 			t.Errorf("backlog event %d:\n got %+v\nwant %+v", i, got[i], missed[i])
 		}
 	}
-	if ready := backlog[len(backlog)-1]; ready.ID != missed[len(missed)-1].ID {
+	ready := backlog[len(backlog)-1]
+	if ready.ID != missed[len(missed)-1].ID {
 		t.Errorf("ready #%s, want %s (the last event replayed)", ready.ID, missed[len(missed)-1].ID)
 	}
+	rest := readSnapshot(resumed, nil, func() string { return bob.Say("lobby", "welcome back").ID })
+	checkSnapshot(t, ready.ID, rest, "alice", "bob")
+	onlyLiveBeforeMarker(t, rest)
 	waitPresence(bobS, "alice", "online")
 	resumed.Close()
 	waitPresence(bobS, "alice", "offline")

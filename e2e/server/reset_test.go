@@ -14,7 +14,9 @@ import (
 )
 
 // scene is alice and bob in the lobby, bob watching, alice away with a
-// known position: her own online notice, the last event her stream read.
+// known position: her own online notice, the last event her stream read,
+// which carries the stream's position (the head: nothing was logged
+// after the joins).
 type scene struct {
 	srv        *chattest.Server
 	alice, bob *chattest.Client
@@ -29,13 +31,14 @@ func newScene(t *testing.T, opts ...chattest.Option) *scene {
 	sc.alice.Join("lobby")
 	sc.bob.Join("lobby")
 	sc.bobS = sc.bob.Stream("")
-	sc.bobS.Ready()
+	untilLive(sc.bobS, "bob")
 	s := sc.alice.Stream("")
 	s.Ready()
 	sc.last = waitPresence(s, "alice", "online").ID
 	s.Close()
-	// Once bob saw her go offline, the log holds exactly one event past
-	// her position, and later events come only from the test.
+	// Once bob saw her go offline, her presence is settled. Presence is not
+	// logged: the log holds nothing past her position, and later events
+	// come only from the test.
 	waitPresence(sc.bobS, "alice", "offline")
 	return sc
 }
@@ -51,8 +54,9 @@ func (sc *scene) say(t *testing.T, n int) string {
 }
 
 // expectReset checks that s starts with a reset at head whose reason
-// contains reason, then ready at head, then carries on live.
-func (sc *scene) expectReset(t *testing.T, s *chattest.Stream, head, reason string) {
+// contains reason, then ready at head, then the presence snapshot at head
+// listing online (and alice, coming online with s), then carries on live.
+func (sc *scene) expectReset(t *testing.T, s *chattest.Stream, head, reason string, online ...string) {
 	t.Helper()
 	if ct := s.Resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("Content-Type %q", ct)
@@ -68,26 +72,41 @@ func (sc *scene) expectReset(t *testing.T, s *chattest.Stream, head, reason stri
 	if ready.ID != head {
 		t.Fatalf("ready id %s after the reset, want the head %s", ready.ID, head)
 	}
-	live := sc.bob.Say("lobby", "live after the reset")
-	rest := s.Until(func(f chattest.Frame) bool { return f.ID == live.ID })
-	checkIncreasing(t, num(t, head), rest)
+	var live chattest.Event
+	rest := readSnapshot(s, nil, func() string { live = sc.bob.Say("lobby", "live after the reset"); return live.ID })
+	state := checkSnapshot(t, head, rest, "alice", online...)
+	onlyLiveBeforeMarker(t, rest)
+	if f := rest[len(rest)-1]; f.Event != live {
+		t.Fatalf("live event %s %s after the reset, want %+v", f.Kind, f.Data, live)
+	}
+	if state["alice"] != "online" {
+		// Her coming online reaches s before the next stream she opens
+		// while s stays open: that one's snapshot lists her.
+		waitPresence(s, "alice", "online")
+	}
 }
 
 func TestReplayLimit(t *testing.T) {
 	limit := chattest.WithBroker(broker.Config{ReplayLimit: 5})
 	t.Run("at the limit replays", func(t *testing.T) {
 		sc := newScene(t, limit)
-		head := sc.say(t, 4) // + her offline notice: 5 events
-		frames := untilReady(sc.alice.Stream(sc.last))
-		if len(frames) != 6 || frames[0].Kind != "presence" || frames[4].ID != head {
-			t.Fatalf("backlog %s, want her offline notice, 4 messages, ready", chattest.Kinds(frames))
+		head := sc.say(t, 5) // her going offline is not logged: 5 events
+		s := sc.alice.Stream(sc.last)
+		frames := untilReady(s)
+		checkIncreasing(t, num(t, sc.last), frames)
+		if got := replayedEvents(t, frames[:len(frames)-1]); len(got) != 5 || got[4].ID != head || frames[5].ID != head {
+			t.Fatalf("backlog %s, want 5 messages up to %s, then ready", chattest.Kinds(frames), head)
 		}
+		// Not her going offline: the snapshot as it is now.
+		rest := readSnapshot(s, nil, func() string { return sc.bob.Say("lobby", "live").ID })
+		checkSnapshot(t, head, rest, "alice", "bob")
+		onlyLiveBeforeMarker(t, rest)
 	})
 	t.Run("over the limit resets", func(t *testing.T) {
 		for _, via := range resumeVia {
 			sc := newScene(t, limit)
-			head := sc.say(t, 5) // 6 events
-			sc.expectReset(t, open(t, sc.srv.URL, sc.alice, via, sc.last), head, "too many missed events")
+			head := sc.say(t, 6) // 6 events
+			sc.expectReset(t, open(t, sc.srv.URL, sc.alice, via, sc.last), head, "too many missed events", "bob")
 		}
 	})
 }
@@ -111,9 +130,13 @@ func TestResetOnUnusableLastEventID(t *testing.T) {
 			if id == "" {
 				id = fmt.Sprint(num(t, head) + 1000)
 			}
+			online := []string{"bob"}
 			for _, via := range resumeVia {
-				sc.expectReset(t, open(t, sc.srv.URL, sc.alice, via, id), head, c.reason)
+				sc.expectReset(t, open(t, sc.srv.URL, sc.alice, via, id), head, c.reason, online...)
 				head = sc.say(t, 1)
+				// That stream stays open: the next one's snapshot lists
+				// alice herself.
+				online = []string{"bob", "alice"}
 			}
 		})
 	}
@@ -133,9 +156,11 @@ func TestResetPastRetention(t *testing.T) {
 	if n, err := st.Prune(ctx, time.Now().Add(time.Second)); err != nil || n == 0 {
 		t.Fatalf("prune: %d events, %v", n, err)
 	}
+	online := []string{"bob"}
 	for _, via := range resumeVia {
-		sc.expectReset(t, open(t, sc.srv.URL, sc.alice, via, sc.last), head, "older than the retained history")
+		sc.expectReset(t, open(t, sc.srv.URL, sc.alice, via, sc.last), head, "older than the retained history", online...)
 		head = sc.say(t, 1)
+		online = []string{"bob", "alice"} // that stream stays open
 	}
 	// A position at the pruned boundary loses nothing: it resumes.
 	boundary, err := st.PrunedThrough(ctx)
@@ -146,6 +171,7 @@ func TestResetPastRetention(t *testing.T) {
 	if frames[0].Kind == "reset" {
 		t.Fatalf("resume from the boundary %d reset: %s", boundary, frames[0].Data)
 	}
+	checkIncreasing(t, boundary, frames)
 	if ids := messageIDs(frames); len(ids) == 0 || ids[len(ids)-1] != head {
 		t.Fatalf("resume from the boundary %d: %s, want up to %s", boundary, chattest.Kinds(frames), head)
 	}

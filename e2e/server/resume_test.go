@@ -12,24 +12,35 @@ import (
 	"github.com/ssechat/ssechat/internal/chattest"
 )
 
-// A user who was away gets exactly what they missed, in order, then live
-// events, whether the position comes in the header or the query.
+// A user who was away gets exactly what they missed, in order, then the
+// presence snapshot as it is now, then live events, whether the position
+// comes in the header or the query. Nobody's presence is replayed: carol,
+// who went offline while alice was away, is simply absent from the
+// snapshot, and bob, still online, is in it.
 func TestResumeAfterDisconnect(t *testing.T) {
 	for _, via := range resumeVia {
 		t.Run(via, func(t *testing.T) {
 			srv := chattest.Start(t)
-			alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
-			alice.Join("lobby")
-			bob.Join("lobby")
+			alice, bob, carol := srv.Login(t, "alice"), srv.Login(t, "bob"), srv.Login(t, "carol")
+			for _, c := range []*chattest.Client{alice, bob, carol} {
+				c.Join("lobby")
+			}
 			bobS := bob.Stream("")
-			bobS.Ready()
+			untilLive(bobS, "bob")
+			carolS := carol.Stream("")
+			untilLive(carolS, "carol")
+			waitPresence(bobS, "carol", "online")
 			aliceS := alice.Stream("")
 			aliceS.Ready()
+			// Her own online notice: closing before the server took her
+			// coming online in would publish no presence at all.
 			waitPresence(aliceS, "alice", "online")
 			before := alice.Say("lobby", "before the lid closed")
 			last := aliceS.Expect("message", func(e chattest.Event) bool { return e.ID == before.ID }).ID
 			aliceS.Close()
-			offline := waitPresence(bobS, "alice", "offline")
+			waitPresence(bobS, "alice", "offline")
+			carolS.Close()
+			waitPresence(bobS, "carol", "offline")
 
 			var missed []chattest.Event
 			for i := range 20 {
@@ -42,7 +53,7 @@ func TestResumeAfterDisconnect(t *testing.T) {
 			resumed := open(t, srv.URL, alice, via, last)
 			frames := untilReady(resumed)
 			checkIncreasing(t, num(t, last), frames)
-			got := replayedEvents(t, frames[:len(frames)-1], offline)
+			got := replayedEvents(t, frames[:len(frames)-1])
 			if !slices.Equal(got, missed) {
 				t.Fatalf("resumed backlog:\n got %v\nwant %v", got, missed)
 			}
@@ -50,14 +61,14 @@ func TestResumeAfterDisconnect(t *testing.T) {
 				t.Fatalf("ready %s %s, want id %s (the last replayed event)", ready.ID, ready.Data, private.ID)
 			}
 
-			// Live continues after the backlog, with nothing repeated.
-			after := bob.Say("lobby", "welcome back")
-			rest := resumed.Until(func(f chattest.Frame) bool { return f.ID == after.ID })
-			checkIncreasing(t, num(t, private.ID), rest)
-			for _, f := range rest[:len(rest)-1] {
-				if f.Kind != "presence" {
-					t.Fatalf("between ready and the live message: %s", chattest.Kinds(rest))
-				}
+			// The snapshot at her position, then live, with nothing
+			// repeated.
+			var after chattest.Event
+			rest := readSnapshot(resumed, nil, func() string { after = bob.Say("lobby", "welcome back"); return after.ID })
+			checkSnapshot(t, private.ID, rest, "alice", "bob")
+			onlyLiveBeforeMarker(t, rest)
+			if f := rest[len(rest)-1]; f.Kind != "message" || f.Event != after {
+				t.Fatalf("live event %s %s, want %+v", f.Kind, f.Data, after)
 			}
 		})
 	}
@@ -135,6 +146,7 @@ func TestResumeWhilePublishing(t *testing.T) {
 			t.Fatalf("iteration %d: reset %s", i, frames[0].Data)
 		}
 		checkIncreasing(t, prev, frames)
+		onlyOwnPresence(t, "alice", frames)
 		for _, id := range messageIDs(frames) {
 			seen = append(seen, num(t, id))
 		}
@@ -151,8 +163,9 @@ func TestResumeWhilePublishing(t *testing.T) {
 	slices.Sort(acked)
 	final := strconv.FormatInt(acked[len(acked)-1], 10)
 	s := alice.Stream(last)
-	frames := s.Until(func(f chattest.Frame) bool { return f.ID == final })
+	frames := s.Until(func(f chattest.Frame) bool { return f.ID == final && isLogged(f.Kind) })
 	checkIncreasing(t, prev, frames)
+	onlyOwnPresence(t, "alice", frames)
 	for _, id := range messageIDs(frames) {
 		seen = append(seen, num(t, id))
 	}
@@ -170,6 +183,18 @@ func TestResumeWhilePublishing(t *testing.T) {
 			len(history), len(acked), firstDiff(history, acked))
 	}
 	t.Logf("%d messages over %d reconnects", len(acked), iterations+1)
+}
+
+// onlyOwnPresence fails unless every live frame is a presence of user: the
+// writers, who never open a stream, are never online. Her own comes and
+// goes as her streams open and close.
+func onlyOwnPresence(t testing.TB, user string, frames []chattest.Frame) {
+	t.Helper()
+	for _, f := range frames {
+		if isLive(f) && (f.Kind != "presence" || f.Event.User != user) {
+			t.Fatalf("%s %s on %s's stream, whose peers are never online: %s", f.Kind, f.Data, user, chattest.Kinds(frames))
+		}
+	}
 }
 
 func firstDiff(a, b []int64) int {
@@ -190,11 +215,12 @@ func TestResumeAcrossLeave(t *testing.T) {
 	alice.Join("lobby")
 	bob.Join("lobby")
 	bobS := bob.Stream("")
-	bobS.Ready()
+	untilLive(bobS, "bob")
 	aliceS := alice.Stream("")
 	aliceS.Ready()
 	// Wait for her own online notice: it is her position, and closing
-	// before it is committed would publish no presence at all.
+	// before the server took her coming online in would publish no
+	// presence at all.
 	last := waitPresence(aliceS, "alice", "online").ID
 	aliceS.Close()
 	waitPresence(bobS, "alice", "offline")
@@ -209,23 +235,26 @@ func TestResumeAcrossLeave(t *testing.T) {
 	carol.Join("lobby")
 	bob.MustDo("POST", "/api/users/alice/messages", map[string]string{"text": "p2"}, &p2, 201)
 
-	frames := untilReady(alice.Stream(last))
+	resumed := alice.Stream(last)
+	frames := untilReady(resumed)
 	checkIncreasing(t, num(t, last), frames)
+	replayedEvents(t, frames[:len(frames)-1])
 	var got []string
 	for _, f := range frames[:len(frames)-1] {
-		if f.Kind != "presence" {
-			got = append(got, f.Kind+"#"+f.ID)
-		}
+		got = append(got, f.Kind+"#"+f.ID)
 	}
 	want := []string{"message#" + m1.ID, "message#" + m2.ID, "private#" + p1.ID, "leave#" + leave.ID, "private#" + p2.ID}
 	if !slices.Equal(got, want) {
 		t.Fatalf("backlog across the leave:\n got %v\nwant %v", got, want)
 	}
-	for _, f := range frames {
-		if f.Kind == "presence" && f.Event.User != "alice" {
-			t.Fatalf("presence of %s after she left the only room they shared: %s", f.Event.User, chattest.Kinds(frames))
-		}
-	}
+	// She shares no room with bob any more: although he is online, her
+	// snapshot lists nobody but herself.
+	rest := readSnapshot(resumed, nil, func() string {
+		var p3 chattest.Event
+		bob.MustDo("POST", "/api/users/alice/messages", map[string]string{"text": "p3"}, &p3, 201)
+		return p3.ID
+	})
+	checkSnapshot(t, p2.ID, rest, "alice")
 }
 
 // Membership periods: a user who leaves and rejoins while away gets the
@@ -238,7 +267,7 @@ func TestResumeAcrossLeaveAndRejoin(t *testing.T) {
 	bob.Join("lobby")
 	carol.Join("side")
 	bobS := bob.Stream("")
-	bobS.Ready()
+	untilLive(bobS, "bob")
 	aliceS := alice.Stream("")
 	aliceS.Ready()
 	last := waitPresence(aliceS, "alice", "online").ID
@@ -257,13 +286,13 @@ func TestResumeAcrossLeaveAndRejoin(t *testing.T) {
 	var s1 chattest.Event
 	carol.MustDo("POST", "/api/rooms/side/messages", map[string]string{"text": "welcome"}, &s1, 201)
 
-	frames := untilReady(alice.Stream(last))
+	resumed := alice.Stream(last)
+	frames := untilReady(resumed)
 	checkIncreasing(t, num(t, last), frames)
+	replayedEvents(t, frames[:len(frames)-1])
 	var got []string
 	for _, f := range frames[:len(frames)-1] {
-		if f.Kind != "presence" {
-			got = append(got, f.Kind+" "+f.Event.Room+" "+f.ID)
-		}
+		got = append(got, f.Kind+" "+f.Event.Room+" "+f.ID)
 	}
 	sideJoin := ""
 	for _, f := range frames {
@@ -278,6 +307,10 @@ func TestResumeAcrossLeaveAndRejoin(t *testing.T) {
 	if !slices.Equal(got, want) || sideJoin == "" {
 		t.Fatalf("backlog across leave and rejoin:\n got %v\nwant %v", got, want)
 	}
+	// Back in the lobby, she sees bob online; carol, in the side room,
+	// never opened a stream.
+	rest := readSnapshot(resumed, nil, func() string { return bob.Say("lobby", "welcome back").ID })
+	checkSnapshot(t, s1.ID, rest, "alice", "bob")
 }
 
 // The lid closes in a busy room and opens much later: with the default
@@ -294,7 +327,7 @@ func TestLidClosedOnABusyRoom(t *testing.T) {
 		writers = append(writers, w)
 	}
 	watch := writers[0].Stream("")
-	watch.Ready()
+	untilLive(watch, writers[0].Name)
 	s := alice.Stream("")
 	s.Ready()
 	last := waitPresence(s, "alice", "online").ID
@@ -340,6 +373,7 @@ func TestLidClosedOnABusyRoom(t *testing.T) {
 	if frames[0].Kind == "reset" {
 		t.Fatalf("resume of a 900-message backlog reset: %s", frames[0].Data)
 	}
+	readyAt := len(frames) - 1
 	// Follow live a little, then let the room go quiet and read to its end.
 	mu.Lock()
 	target := acked[len(acked)-1] + 20
@@ -365,5 +399,10 @@ func TestLidClosedOnABusyRoom(t *testing.T) {
 	if k := srv.App.Broker().Kicked(); k != 0 {
 		t.Fatalf("%d connections cut off while a reader caught up", k)
 	}
+	// The snapshot came once the backlog and the events held meanwhile
+	// were sent, at the position they left: writer0, watching, is online;
+	// the other writers never opened a stream.
+	rest := readSnapshot(resumed, frames[readyAt+1:], func() string { return writers[0].Say("lobby", "the end").ID })
+	checkSnapshot(t, frames[readyAt].ID, rest, "alice", writers[0].Name)
 	t.Logf("%d messages: a backlog of 900, the rest live", len(acked))
 }

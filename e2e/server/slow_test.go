@@ -108,9 +108,10 @@ func TestSlowConsumerIsCutOffAndCatchesUp(t *testing.T) {
 	if len(received) == 0 || received[0].Kind != "ready" {
 		t.Fatalf("sam's stream before the cut: %s, want ready first", chattest.Kinds(received))
 	}
+	checkIncreasing(t, 0, received)
 	last := received[len(received)-1].ID
 	final := strconv.FormatInt(acked[len(acked)-1], 10)
-	frames := sam.Stream(last).Until(func(f chattest.Frame) bool { return f.ID == final })
+	frames := sam.Stream(last).Until(func(f chattest.Frame) bool { return f.ID == final && isLogged(f.Kind) })
 	if frames[0].Kind == "reset" {
 		t.Fatalf("sam's resume from %s reset: %s", last, frames[0].Data)
 	}
@@ -141,7 +142,7 @@ func TestSlowConsumerDuringReplayIsCutOff(t *testing.T) {
 		c.Join("lobby")
 	}
 	aliceS := alice.Stream("")
-	aliceS.Ready()
+	untilLive(aliceS, "alice")
 	samS := sam.Stream("")
 	samS.Ready()
 	last := waitPresence(samS, "sam", "online").ID
@@ -203,7 +204,8 @@ func TestSlowConsumerDuringReplayIsCutOff(t *testing.T) {
 		from = received[len(received)-1].ID
 	}
 	final := strconv.FormatInt(acked[len(acked)-1], 10)
-	frames := sam.Stream(from).Until(func(f chattest.Frame) bool { return f.ID == final })
+	frames := sam.Stream(from).Until(func(f chattest.Frame) bool { return f.ID == final && isLogged(f.Kind) })
+	checkIncreasing(t, num(t, from), frames)
 	var all []int64
 	for _, id := range append(messageIDs(received), messageIDs(frames)...) {
 		all = append(all, num(t, id))
@@ -301,6 +303,22 @@ func (s *stalledStream) drain(t *testing.T) []chattest.Frame {
 	return parseFrames(string(body))
 }
 
+// read starts reading the stream: the client reads again, as a reader
+// whose tab was in the background for a moment. The test's end closes it.
+func (s *stalledStream) read(t *testing.T) *chattest.Stream {
+	t.Helper()
+	s.conn.SetReadDeadline(time.Now().Add(chattest.Timeout))
+	resp, err := http.ReadResponse(bufio.NewReader(s.conn), s.req)
+	if err != nil {
+		t.Fatalf("read the stream's response head: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("stream: status %d", resp.StatusCode)
+	}
+	return chattest.ReadStream(t, resp, func() { s.conn.Close() })
+}
+
 // parseFrames parses the complete SSE events of body.
 func parseFrames(body string) []chattest.Frame {
 	var out []chattest.Frame
@@ -319,7 +337,7 @@ func TestStalledReaderIsCutOffByWriteDeadline(t *testing.T) {
 		c.Join("lobby")
 	}
 	aliceS := alice.Stream("")
-	aliceS.Ready()
+	untilLive(aliceS, "alice")
 	stalled := openStalled(t, srv.URL, sam.Token, "")
 	waitPresence(aliceS, "sam", "online")
 
@@ -419,10 +437,12 @@ func (s *syncBuffer) String() string {
 }
 
 // A resume whose backlog is longer than the connection's queue is not cut
-// off because of the live events that arrive during its replay (here only
-// the user's own online presence): they are held, and must follow the
-// backlog once the reader has taken it, not fail a non-blocking publish
-// into a queue the replay has just filled.
+// off because of the live events that arrive during its replay: logged
+// ones are held, and must follow the backlog once the reader has taken
+// it, not fail a non-blocking publish into a queue the replay has just
+// filled; presence (his own coming online) is dropped meanwhile, and the
+// snapshot sent on going live says it instead, after the backlog and the
+// held events.
 func TestLongResumeIsNotCutOffByHeldEvents(t *testing.T) {
 	srv, _ := startSmallBuffers(t, broker.Config{StreamBuffer: 8, WriteTimeout: 2 * time.Second})
 	sam, alice := srv.Login(t, "sam"), srv.Login(t, "alice")
@@ -434,7 +454,7 @@ func TestLongResumeIsNotCutOffByHeldEvents(t *testing.T) {
 		c.Join("lobby")
 	}
 	aliceS := alice.Stream("")
-	aliceS.Ready()
+	untilLive(aliceS, "alice")
 	filler := strings.Repeat("x", 3900)
 	var acked []int64
 	for i := range 20 {
@@ -444,24 +464,55 @@ func TestLongResumeIsNotCutOffByHeldEvents(t *testing.T) {
 		}
 		acked = append(acked, ids...)
 	}
-	final := strconv.FormatInt(acked[len(acked)-1], 10)
 	for attempt := range 3 {
-		s := sam.Stream("0")
-		frames := s.Until(func(f chattest.Frame) bool { return f.ID == final })
+		backlog := len(acked)
+		// A burst while the replay is on its way: sam reads nothing until
+		// it is acknowledged, and the 600 KB backlog cannot all be in the
+		// kernel's buffers, so his replay is still going and the burst is
+		// held. Once alice saw him come online, his stream is registered:
+		// the burst is not in its backlog.
+		paused := openStalled(t, srv.URL, sam.Token, "0")
+		waitPresence(aliceS, "sam", "online")
+		ids, err := burst(srv.URL, writers, fmt.Sprintf("during replay %d", attempt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, ids...)
+		s := paused.read(t)
+		final := strconv.FormatInt(acked[len(acked)-1], 10)
+		frames := s.Until(func(f chattest.Frame) bool { return f.ID == final && isLogged(f.Kind) })
+		checkIncreasing(t, 0, frames) // no presence before ready, nothing repeated
 		var got []int64
 		for _, id := range messageIDs(frames) {
 			got = append(got, num(t, id))
 		}
 		if !slices.Equal(got, acked) {
-			t.Fatalf("attempt %d: %d messages replayed, want %d", attempt, len(got), len(acked))
+			t.Fatalf("attempt %d: %d messages read, want %d", attempt, len(got), len(acked))
 		}
-		online := waitPresence(s, "sam", "online") // held during the replay
-		if num(t, online.ID) <= num(t, final) {
-			t.Fatalf("sam's online presence %s came before the end of the backlog %s", online.ID, final)
+		// The burst is not in the backlog: it follows ready, before the
+		// snapshot (held events go out before the stream goes live).
+		readyAt := slices.IndexFunc(frames, isReady)
+		if readyAt < 0 {
+			t.Fatalf("attempt %d: no ready: %s", attempt, chattest.Kinds(frames))
+		}
+		if n := len(messageIDs(frames[:readyAt])); n != backlog {
+			t.Fatalf("attempt %d: %d messages before ready, want the backlog of %d", attempt, n, backlog)
+		}
+		if live := slices.IndexFunc(frames, isLive); live >= 0 {
+			t.Fatalf("attempt %d: presence before the events held during the replay: %s", attempt, chattest.Kinds(frames[readyAt:]))
 		}
 		if k := srv.App.Broker().Kicked(); k != 0 {
-			t.Fatalf("attempt %d: a reading client resuming %d events was cut off", attempt, len(acked))
+			t.Fatalf("attempt %d: a reading client resuming %d events was cut off", attempt, backlog)
 		}
+		// The snapshot, after the backlog and the held events: alice, and
+		// sam himself, whose coming online was told (and dropped on this
+		// stream, which was holding) before it went live.
+		rest := readSnapshot(s, frames[readyAt+1:], func() string {
+			e := writers[0].Say("lobby", fmt.Sprintf("after the snapshot %d", attempt))
+			acked = append(acked, num(t, e.ID))
+			return e.ID
+		})
+		checkSnapshot(t, frames[readyAt].ID, rest, "sam", "alice", "sam")
 		s.Close()
 		waitPresence(aliceS, "sam", "offline")
 	}
