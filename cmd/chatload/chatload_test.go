@@ -244,3 +244,45 @@ func FuzzSSE(f *testing.F) {
 		}
 	})
 }
+
+// A single server's cells read as they always did; several processes show
+// their sum and each, and the cluster column its ratio to the single node.
+func TestTableSeveralProcesses(t *testing.T) {
+	one := result{Label: "f", Target: "ours", Mode: "fanout", P50ms: 60, P99ms: 100, MaxMs: 150,
+		DeliveredPerSec: 100000, ServerCPUPct: 120, ServerRSSMiB: 361}
+	if got, want := summary(one), "p50 60.0 / p99 100 / max 150 ms; 100k deliveries/s; lost 0, dup 0, disc 0; CPU 120%, RSS 361 MiB"; got != want {
+		t.Errorf("single server:\n got %s\nwant %s", got, want)
+	}
+	two := one
+	two.Target, two.P99ms = "cluster", 130
+	two.ServerCPUPct, two.ServerCPUEachPct = 150, []float64{80, 70}
+	two.ServerRSSMiB, two.ServerRSSEachMiB = 400, []float64{210, 190}
+	two.AuxLabel, two.AuxCPUPct = "PG+Redis", 12
+	if got, want := summary(two), "p50 60.0 / p99 130 / max 150 ms; 100k deliveries/s; lost 0, dup 0, disc 0; CPU 150% (80+70), PG+Redis 12%, RSS 400 MiB (210+190)"; got != want {
+		t.Errorf("two instances:\n got %s\nwant %s", got, want)
+	}
+	var b strings.Builder
+	writeTable(&b, []result{one, two}, []string{"ours", "cluster"}, nil, map[string]string{"cluster": "ours"})
+	if !strings.Contains(b.String(), "**p99 1.30× ours**") {
+		t.Errorf("no ratio in\n%s", b.String())
+	}
+	w1 := result{Label: "w", Target: "ours", Mode: "write", AckPerSec: 10000}
+	w2 := result{Label: "w", Target: "cluster", Mode: "write", AckPerSec: 6000}
+	if got := versus(w2, w1, "ours"); got != "acked/s 0.60× ours" {
+		t.Errorf("versus = %q", got)
+	}
+}
+
+func TestAuxCPU(t *testing.T) {
+	if !matchesAny([]byte("postgres: 15/main: postgres bench_db 127.0.0.1(1) idle"), []string{"x", "bench_db"}) {
+		t.Error("process title not matched")
+	}
+	if !matchesAny([]byte("redis-server\x00127.0.0.1:6379\x00"), []string{"redis-server 127.0.0.1"}) {
+		t.Error("NUL-separated command line not matched")
+	}
+	a := map[int]time.Duration{1: time.Second, 2: 2 * time.Second}
+	b := map[int]time.Duration{1: 3 * time.Second, 3: time.Second} // 2 exited, 3 is new
+	if got := auxDelta(a, b); got != 3*time.Second {
+		t.Errorf("auxDelta = %v, want 3s", got)
+	}
+}

@@ -9,6 +9,7 @@
 //	chatload -mode idle -subs 10000 -pid $PID
 //	chatload -mode storm -subs 5000
 //	chatload -target socketio -addr 127.0.0.1:3000 -mode fanout ...
+//	chatload -addr 127.0.0.1:18093,127.0.0.1:18094 -pid $A,$B -as cluster ...
 //	chatload table -in results.jsonl
 package main
 
@@ -58,11 +59,16 @@ func run(args []string) error {
 		cpuprof   string
 		pprofURL  string
 		pprofDir  string
+		pids      string
+		aux       string
 	)
 	fs.StringVar(&cfg.Mode, "mode", "fanout", "workload: fanout, write, idle or storm")
 	fs.StringVar(&cfg.Target, "target", "ours", "system under test: ours (REST+SSE) or socketio (the baseline)")
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only)")
-	fs.IntVar(&cfg.PID, "pid", 0, "server PID, to report its RSS and CPU from /proc")
+	fs.StringVar(&cfg.Name, "as", "", "name of the system in the results (their table's column); default: -target")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only); for several instances of one chat (ours), a comma-separated list: every user talks to one of them, users spread round-robin")
+	fs.StringVar(&pids, "pid", "", "server PID, to report its RSS and CPU from /proc; a comma-separated list for several instances (summed, and each shown)")
+	fs.StringVar(&aux, "aux-procs", "", "comma-separated substrings of /proc/PID/cmdline naming the database's and Redis's processes, whose CPU is reported apart instead of as other processes'")
+	fs.StringVar(&cfg.AuxLabel, "aux-label", "PG+Redis", "name of the -aux-procs processes in the results")
 	fs.StringVar(&cfg.Label, "label", "", "name of this workload in the results table")
 	fs.StringVar(&cfg.Room, "room", "bench", "room to use")
 	fs.IntVar(&cfg.Subs, "subs", 1000, "subscribers (fanout), connections (idle) or newcomers (storm)")
@@ -93,14 +99,21 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var err error
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	if err := checkLoopback(cfg.Addr); err != nil {
+	if cfg.Addrs, err = parseAddrs(cfg.Addr); err != nil {
 		return err
+	}
+	if cfg.PIDs, err = parsePIDs(pids); err != nil {
+		return err
+	}
+	if aux != "" {
+		cfg.AuxProcs = strings.Split(aux, ",")
 	}
 	cfg.Rates = []float64{rate}
 	if rates != "" {
@@ -115,6 +128,9 @@ func run(args []string) error {
 	}
 	if cfg.Label == "" {
 		cfg.Label = cfg.Mode
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Target
 	}
 	if cpuprof != "" {
 		f, err := os.Create(cpuprof)
@@ -148,7 +164,7 @@ func run(args []string) error {
 	col := &collector{}
 	dial := newDialers(sourceIPs)
 	r := &runner{cfg: cfg, col: col, log: log,
-		prof: profiler{base: pprofURL, dir: pprofDir, name: fileSafe(cfg.Label + "-" + cfg.Target)}}
+		prof: profiler{base: pprofURL, dir: pprofDir, name: fileSafe(cfg.Label + "-" + cfg.Name)}}
 	var sess *sessionCache
 	switch cfg.Target {
 	case "ours":
@@ -159,9 +175,12 @@ func run(args []string) error {
 		if cfg.Mode == "write" {
 			streams = cfg.Members
 		}
-		r.sys = newOurs(cfg.Addr, password, dial, sess, col, log, cfg.Concurrency, reconnect, retry, streams)
+		r.sys = newOurs(cfg.Addrs, password, dial, sess, col, log, cfg.Concurrency, reconnect, retry, streams)
 	case "socketio":
-		r.sys = newSocketIO(cfg.Addr, dial, col, log)
+		if len(cfg.Addrs) > 1 {
+			return fmt.Errorf("-target socketio takes one -addr (the baseline has no cluster)")
+		}
+		r.sys = newSocketIO(cfg.Addrs[0], dial, col, log)
 	default:
 		return fmt.Errorf("unknown -target %q", cfg.Target)
 	}
@@ -200,11 +219,60 @@ func run(args []string) error {
 	return err
 }
 
+// parseAddrs splits -addr's comma-separated list and checks that every
+// address is on this machine.
+func parseAddrs(s string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if err := checkLoopback(a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-addr: no address")
+	}
+	return out, nil
+}
+
+// parsePIDs reads -pid: empty, one PID or a comma-separated list. 0 means
+// none, as it always did.
+func parsePIDs(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid < 0 {
+			return nil, fmt.Errorf("bad -pid entry %q", f)
+		}
+		if pid > 0 {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
 func tableMain(args []string) error {
 	fs := flag.NewFlagSet("table", flag.ContinueOnError)
 	in := fs.String("in", "", "results file (JSON lines)")
 	targets := fs.String("targets", "ours,socketio", "columns, in order")
 	notes := map[string]string{}
+	vs := map[string]string{}
+	fs.Func("vs", "target=base: compare target's cells with base's for the same workload (cluster=ours; repeatable)", func(s string) error {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("want target=base")
+		}
+		vs[k] = v
+		return nil
+	})
 	fs.Func("note", "label=target text for the target column (repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
@@ -225,6 +293,6 @@ func tableMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	writeTable(os.Stdout, rs, strings.Split(*targets, ","), notes)
+	writeTable(os.Stdout, rs, strings.Split(*targets, ","), notes, vs)
 	return nil
 }

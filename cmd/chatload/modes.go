@@ -16,8 +16,12 @@ import (
 type config struct {
 	Mode        string
 	Target      string
-	Addr        string
-	PID         int
+	Name        string   // in the results: Target, or -as
+	Addr        string   // as given: one host:port or several, comma-separated
+	Addrs       []string // the instances, parsed from Addr
+	PIDs        []int    // server processes (one per instance), for RSS and CPU
+	AuxProcs    []string // substrings of /proc/PID/cmdline: the database's and Redis's processes
+	AuxLabel    string   // what to call them in the results
 	Label       string
 	Room        string
 	Subs        int
@@ -48,27 +52,34 @@ type runner struct {
 func (r *runner) baseResult() result {
 	return result{
 		Label:  r.cfg.Label,
-		Target: r.cfg.Target,
+		Target: r.cfg.Name,
 		Mode:   r.cfg.Mode,
 		Time:   time.Now().UTC().Format(time.RFC3339),
 	}
 }
 
-// procPair samples the server (when --pid is set), this process and the
-// whole machine.
+// procPair samples the server processes (when --pid is set; server is
+// their sum), the auxiliary ones (--aux-procs), this process and the whole
+// machine.
 type procPair struct {
+	servers      []procSample
 	server, self procSample
+	aux          map[int]time.Duration
 	machine      time.Duration
 }
 
 func (r *runner) sample() procPair {
 	var p procPair
-	if r.cfg.PID > 0 {
-		s, err := readProc(r.cfg.PID)
+	for _, pid := range r.cfg.PIDs {
+		s, err := readProc(pid)
 		if err != nil {
-			r.log.Warn("cannot read server /proc", "pid", r.cfg.PID, "err", err)
+			r.log.Warn("cannot read server /proc", "pid", pid, "err", err)
 		}
-		p.server = s
+		p.servers = append(p.servers, s)
+	}
+	p.server = sumProcs(p.servers)
+	if len(r.cfg.AuxProcs) > 0 {
+		p.aux = auxCPU(r.cfg.AuxProcs, append([]int{os.Getpid()}, r.cfg.PIDs...))
 	}
 	p.self, _ = readProc(os.Getpid())
 	p.machine, _ = machineCPU()
@@ -76,14 +87,33 @@ func (r *runner) sample() procPair {
 }
 
 func (r *runner) fillProc(res *result, a, b procPair) {
-	if r.cfg.PID > 0 {
+	if len(r.cfg.PIDs) > 0 {
 		res.ServerRSSMiB = float64(b.server.RSSKiB) / 1024
 		res.ServerCPUPct = cpuPercent(a.server, b.server)
 	}
+	if len(r.cfg.PIDs) > 1 && len(a.servers) == len(b.servers) {
+		// Each process's own figures; one that could not be read (it
+		// exited) counts 0 rather than a negative difference.
+		res.ServerCPUPct = 0
+		for i := range b.servers {
+			cpu := 0.0
+			if !a.servers[i].Failed && !b.servers[i].Failed {
+				cpu = cpuPercent(a.servers[i], b.servers[i])
+			}
+			res.ServerRSSEachMiB = append(res.ServerRSSEachMiB, float64(b.servers[i].RSSKiB)/1024)
+			res.ServerCPUEachPct = append(res.ServerCPUEachPct, cpu)
+			res.ServerCPUPct += cpu
+		}
+	}
 	res.ClientCPUPct = cpuPercent(a.self, b.self)
-	if wall := b.self.At.Sub(a.self.At); wall > 0 && b.machine > 0 {
+	wall := b.self.At.Sub(a.self.At)
+	if len(r.cfg.AuxProcs) > 0 && wall > 0 {
+		res.AuxCPUPct = 100 * float64(auxDelta(a.aux, b.aux)) / float64(wall)
+		res.AuxLabel = r.cfg.AuxLabel
+	}
+	if wall > 0 && b.machine > 0 {
 		machine := 100 * float64(b.machine-a.machine) / float64(wall)
-		res.OtherCPUPct = machine - res.ServerCPUPct - res.ClientCPUPct
+		res.OtherCPUPct = machine - res.ServerCPUPct - res.ClientCPUPct - res.AuxCPUPct
 		if res.OtherCPUPct > otherCPUWarn {
 			r.log.Warn("other processes used the CPU during the measurement: the numbers are not clean",
 				"other_cpu_pct", int(res.OtherCPUPct))
@@ -404,7 +434,7 @@ func (r *runner) fanoutPhase(ctx context.Context, res *result, posters []poster,
 // peakSampler polls the server's RSS every 250 ms until the returned func is
 // called, which returns the peak in KiB.
 func (r *runner) peakSampler(ctx context.Context) func() int64 {
-	if r.cfg.PID <= 0 {
+	if len(r.cfg.PIDs) == 0 {
 		return func() int64 { return 0 }
 	}
 	var peak atomic.Int64
@@ -415,8 +445,15 @@ func (r *runner) peakSampler(ctx context.Context) func() int64 {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if s, err := readProc(r.cfg.PID); err == nil && s.RSSKiB > peak.Load() {
-				peak.Store(s.RSSKiB)
+			// With several instances, the peak of their sum.
+			var rss int64
+			for _, pid := range r.cfg.PIDs {
+				if s, err := readProc(pid); err == nil {
+					rss += s.RSSKiB
+				}
+			}
+			if rss > peak.Load() {
+				peak.Store(rss)
 			}
 			select {
 			case <-t.C:
@@ -589,7 +626,7 @@ func (r *runner) runIdle(ctx context.Context) ([]result, error) {
 	res.ConnectP99ms = ms(connHist.Quantile(0.99))
 	res.Disconnects = r.col.disconnects.Load()
 	r.fillProc(&res, a, b)
-	if cfg.PID > 0 {
+	if len(cfg.PIDs) > 0 {
 		res.ServerBaseRSSMiB = float64(a.server.RSSKiB) / 1024
 		res.RSSPerConnKiB = float64(b.server.RSSKiB-a.server.RSSKiB) / float64(n)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -23,8 +24,7 @@ import (
 // /api/rooms/{room}/join, POST /api/rooms/{room}/messages and the SSE stream
 // GET /api/stream with a Bearer token.
 type ours struct {
-	host      string // host:port
-	base      string // http://host:port
+	eps       []endpoint // the instances; each user talks to one (endpointFor)
 	password  string
 	dial      *dialers
 	hc        *http.Client // logins and joins, shared
@@ -39,10 +39,46 @@ type ours struct {
 
 var _ system = (*ours)(nil)
 
-func newOurs(host, password string, dial *dialers, sess *sessionCache, col *collector, log *slog.Logger, conc int, reconnect bool, retry time.Duration, streams int) *ours {
+// endpoint is one instance of the server.
+type endpoint struct {
+	host string // host:port
+	base string // http://host:port
+}
+
+// endpointIndex picks, among n instances, the one a user talks to: the
+// number its name ends in (names() makes them) modulo n, so each kind of
+// client — subscribers, publishers, posters, members, newcomers — is spread
+// round-robin by its index, and every request of one user (login, join,
+// stream, resume, posts) goes to the same instance. A name without a number
+// is hashed.
+func endpointIndex(user string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	i := len(user)
+	for i > 0 && user[i-1] >= '0' && user[i-1] <= '9' && len(user)-i < 18 {
+		i--
+	}
+	if i < len(user) {
+		v, _ := strconv.ParseUint(user[i:], 10, 64)
+		return int(v % uint64(n))
+	}
+	h := fnv.New32a()
+	h.Write([]byte(user))
+	return int(h.Sum32() % uint32(n))
+}
+
+func (o *ours) at(user string) endpoint { return o.eps[endpointIndex(user, len(o.eps))] }
+
+// newOurs drives the instances at hosts (host:port each; any instance
+// serves any user, as a cluster on one database does).
+func newOurs(hosts []string, password string, dial *dialers, sess *sessionCache, col *collector, log *slog.Logger, conc int, reconnect bool, retry time.Duration, streams int) *ours {
+	eps := make([]endpoint, len(hosts))
+	for i, h := range hosts {
+		eps[i] = endpoint{host: h, base: "http://" + h}
+	}
 	return &ours{
-		host:     host,
-		base:     "http://" + host,
+		eps:      eps,
 		password: password,
 		dial:     dial,
 		hc: &http.Client{
@@ -97,7 +133,7 @@ func (o *ours) login(ctx context.Context, user string) (string, error) {
 	var out struct {
 		Token string `json:"token"`
 	}
-	if err := o.call(ctx, o.hc, "", http.MethodPost, "/api/login", body, http.StatusOK, &out); err != nil {
+	if err := o.call(ctx, o.hc, o.at(user), "", http.MethodPost, "/api/login", body, http.StatusOK, &out); err != nil {
 		return "", err
 	}
 	if out.Token == "" {
@@ -123,18 +159,18 @@ func (o *ours) authed(ctx context.Context, user, method, path string, body []byt
 	if err != nil {
 		return err
 	}
-	err = o.call(ctx, o.hc, tok, method, path, body, want, nil)
+	err = o.call(ctx, o.hc, o.at(user), tok, method, path, body, want, nil)
 	if isUnauthorized(err) {
 		if tok, err = o.login(ctx, user); err != nil {
 			return err
 		}
-		err = o.call(ctx, o.hc, tok, method, path, body, want, nil)
+		err = o.call(ctx, o.hc, o.at(user), tok, method, path, body, want, nil)
 	}
 	return err
 }
 
-func (o *ours) call(ctx context.Context, hc *http.Client, token, method, path string, body []byte, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, o.base+path, bytes.NewReader(body))
+func (o *ours) call(ctx context.Context, hc *http.Client, ep endpoint, token, method, path string, body []byte, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, ep.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -239,7 +275,7 @@ func (o *ours) streamLoop(ctx context.Context, sub int, user string, ready chan<
 	for {
 		tok, err := o.token(ctx, user)
 		if err == nil {
-			err = o.streamOnce(ctx, sub, tok, &p, onReady)
+			err = o.streamOnce(ctx, o.at(user).host, sub, tok, &p, onReady)
 		}
 		if ctx.Err() != nil {
 			if !isReady {
@@ -291,8 +327,8 @@ func (o *ours) streamLoop(ctx context.Context, sub int, user string, ready chan<
 // enough to hold 10,000 streams on the server's own cores.
 // An event's receipt time is that of the read that brought its last byte:
 // one clock reading per read, not per event.
-func (o *ours) streamOnce(ctx context.Context, sub int, token string, p *sseParser, onReady func()) error {
-	conn, err := o.dial.DialContext(ctx, "tcp", o.host)
+func (o *ours) streamOnce(ctx context.Context, host string, sub int, token string, p *sseParser, onReady func()) error {
+	conn, err := o.dial.DialContext(ctx, "tcp", host)
 	if err != nil {
 		return err
 	}
@@ -302,7 +338,7 @@ func (o *ours) streamOnce(ctx context.Context, sub int, token string, p *ssePars
 
 	var req bytes.Buffer
 	req.WriteString("GET /api/stream HTTP/1.1\r\nHost: ")
-	req.WriteString(o.host)
+	req.WriteString(host)
 	req.WriteString("\r\nAuthorization: Bearer ")
 	req.WriteString(token)
 	req.WriteString("\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n")
@@ -373,6 +409,7 @@ func (o *ours) Publisher(ctx context.Context, _ int, user, room string) (poster,
 	}
 	return &oursPoster{
 		o:    o,
+		host: o.at(user).host,
 		user: user,
 		path: "/api/rooms/" + room + "/messages",
 		idle: make(chan *postConn, maxInFlight),
@@ -387,6 +424,7 @@ func (o *ours) PosterListens() bool { return false }
 // same two cores.
 type oursPoster struct {
 	o    *ours
+	host string // the user's instance
 	user string
 	path string
 	idle chan *postConn
@@ -417,13 +455,13 @@ func (p *oursPoster) post(ctx context.Context, text []byte) error {
 	select {
 	case pc = <-p.idle:
 	default:
-		conn, err := p.o.dial.DialContext(ctx, "tcp", p.o.host)
+		conn, err := p.o.dial.DialContext(ctx, "tcp", p.host)
 		if err != nil {
 			return err
 		}
 		pc = &postConn{conn: conn, br: bufio.NewReaderSize(conn, 4096)}
 	}
-	keep, err := pc.roundTrip(ctx, p.o.host, p.path, p.o.sess.Get(p.user), text)
+	keep, err := pc.roundTrip(ctx, p.host, p.path, p.o.sess.Get(p.user), text)
 	if err != nil || !keep {
 		pc.conn.Close()
 		return err

@@ -4,7 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,11 +31,78 @@ func newOursRunner(t *testing.T, cfg config) *runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Target, cfg.Addr, cfg.Room = "ours", u.Host, "bench"
+	hosts := []string{u.Host}
+	if n := len(cfg.Addrs); n > 1 {
+		// Several instances of one chat: as many loopback proxies in front
+		// of the one server, each counting the connections it carried.
+		hosts = nil
+		for range n {
+			hosts = append(hosts, startProxy(t, u.Host))
+		}
+	}
+	cfg.Target, cfg.Name, cfg.Addr, cfg.Addrs, cfg.Room = "ours", "ours", strings.Join(hosts, ","), hosts, "bench"
 	cfg.Drain, cfg.ConnectWait, cfg.Concurrency = 10*time.Second, 10*time.Second, 8
 	streams := max(cfg.Subs, cfg.Members)
 	return &runner{cfg: cfg, col: col, log: log,
-		sys: newOurs(u.Host, "secret-password", newDialers(1), sess, col, log, cfg.Concurrency, true, time.Second, streams)}
+		sys: newOurs(hosts, "secret-password", newDialers(1), sess, col, log, cfg.Concurrency, true, time.Second, streams)}
+}
+
+// proxyConns counts the connections each test proxy carried, by its address.
+var proxyConns sync.Map // host:port -> *atomic.Int64
+
+// startProxy forwards a loopback port to target and returns its host:port.
+func startProxy(t *testing.T, target string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := new(atomic.Int64)
+	proxyConns.Store(ln.Addr().String(), n)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		// Idle keep-alive connections stay open: close them all.
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer wg.Done()
+				io.Copy(dst, src)
+				dst.Close()
+				src.Close()
+			}
+			go pipe(s, c)
+			go pipe(c, s)
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // The write workload against the real server: every POST is acknowledged
@@ -74,5 +146,75 @@ func TestFanoutAgainstOurServer(t *testing.T) {
 	}
 	if res.Lost != 0 || res.Dups != 0 {
 		t.Fatalf("lost %d, duplicated %d", res.Lost, res.Dups)
+	}
+}
+
+// With several addresses, users are spread round-robin by the number their
+// name ends in, and each sticks to its instance.
+func TestEndpointIndex(t *testing.T) {
+	for i, want := range []int{0, 1, 0, 1} {
+		if got := endpointIndex("cl-sub-"+strconv.Itoa(i), 2); got != want {
+			t.Errorf("cl-sub-%d on %d, want %d", i, got, want)
+		}
+	}
+	if endpointIndex("cl-pub-7", 3) != 1 || endpointIndex("cl-st123-10", 3) != 1 {
+		t.Error("not the name's number modulo the instances")
+	}
+	if endpointIndex("cl-sub-5", 1) != 0 {
+		t.Error("one instance: not 0")
+	}
+	counts := make([]int, 2)
+	for _, u := range names("cl-mem-", 100) {
+		counts[endpointIndex(u, 2)]++
+	}
+	if counts[0] != 50 || counts[1] != 50 {
+		t.Errorf("100 members spread %v", counts)
+	}
+	if a, b := endpointIndex("alice", 2), endpointIndex("alice", 2); a != b {
+		t.Error("a name without a number moved")
+	}
+}
+
+func TestParseAddrsAndPIDs(t *testing.T) {
+	a, err := parseAddrs("127.0.0.1:1, 127.0.0.1:2")
+	if err != nil || len(a) != 2 || a[1] != "127.0.0.1:2" {
+		t.Fatalf("parseAddrs = %q, %v", a, err)
+	}
+	if _, err := parseAddrs("127.0.0.1:1,10.0.0.1:2"); err == nil {
+		t.Error("a non-loopback address in the list was accepted")
+	}
+	p, err := parsePIDs("12,34")
+	if err != nil || len(p) != 2 || p[1] != 34 {
+		t.Fatalf("parsePIDs = %v, %v", p, err)
+	}
+	if p, err := parsePIDs("0"); err != nil || len(p) != 0 {
+		t.Errorf("-pid 0 = %v, %v; want none", p, err)
+	}
+}
+
+// The write workload over two addresses (two proxies in front of one
+// server): both carry connections, and nothing is lost or duplicated.
+func TestWriteOverTwoAddresses(t *testing.T) {
+	r := newOursRunner(t, config{Mode: "write", Members: 6, Posters: 3, Duration: time.Second,
+		Addrs: []string{"a", "b"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rs, err := r.runWrite(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := rs[0]
+	if res.Acked == 0 || res.PublishErrors != 0 || res.Lost != 0 || res.Dups != 0 {
+		t.Fatalf("acked %d, errors %d, lost %d, dups %d", res.Acked, res.PublishErrors, res.Lost, res.Dups)
+	}
+	if want := res.Acked * 6; res.Delivered != want {
+		t.Fatalf("delivered %d, want %d", res.Delivered, want)
+	}
+	for _, h := range r.cfg.Addrs {
+		v, _ := proxyConns.Load(h)
+		// Per address: logins and joins (pooled), 3 streams, posts.
+		if n := v.(*atomic.Int64).Load(); n < 3 {
+			t.Errorf("%s carried %d connections", h, n)
+		}
 	}
 }

@@ -15,6 +15,7 @@ type procSample struct {
 	At     time.Time
 	RSSKiB int64
 	CPU    time.Duration // user + system
+	Failed bool          // not read (the process is gone)
 }
 
 // machineCPU reads the whole machine's busy CPU time from /proc/stat, so a
@@ -57,8 +58,9 @@ func parseMachineBusy(stat []byte) (time.Duration, error) {
 // clockTick is USER_HZ, 100 on every Linux we run on.
 const clockTick = 10 * time.Millisecond
 
-func readProc(pid int) (procSample, error) {
-	s := procSample{At: time.Now()}
+func readProc(pid int) (s procSample, err error) {
+	s.At = time.Now()
+	defer func() { s.Failed = err != nil }()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
@@ -114,6 +116,88 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(u+s) * clockTick, nil
+}
+
+// sumProcs adds up several processes' samples (the instances of a
+// cluster): RSS summed, the time of the first. CPU is summed per process
+// by serverCPUPct, which can leave out one that could not be read.
+func sumProcs(ps []procSample) procSample {
+	if len(ps) == 1 {
+		return ps[0]
+	}
+	var s procSample
+	for i, p := range ps {
+		if i == 0 {
+			s.At = p.At
+		}
+		s.RSSKiB += p.RSSKiB
+		s.CPU += p.CPU
+		s.Failed = s.Failed || p.Failed
+	}
+	return s
+}
+
+// auxCPU reads the CPU time of every process whose command line contains one
+// of the patterns (PostgreSQL backends of the benchmark's database, Redis),
+// leaving out the pids in skip (the servers and chatload, whose own command
+// lines may name the database).
+func auxCPU(patterns []string, skip []int) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+next:
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		for _, s := range skip {
+			if pid == s {
+				continue next
+			}
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !matchesAny(cmd, patterns) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		if cpu, err := parseStatCPU(stat); err == nil {
+			out[pid] = cpu
+		}
+	}
+	return out
+}
+
+// matchesAny tells whether a NUL-separated command line (or a process title
+// a server wrote over it) contains one of the patterns.
+func matchesAny(cmdline []byte, patterns []string) bool {
+	c := bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})
+	for _, p := range patterns {
+		if p != "" && bytes.Contains(c, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// auxDelta is the CPU the auxiliary processes used between two auxCPU
+// readings: a process that appeared in between counts from zero; one that
+// exited is missed (short-lived processes are not what it is for).
+func auxDelta(a, b map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, cpu := range b {
+		if prev, ok := a[pid]; ok && prev <= cpu {
+			d += cpu - prev
+		} else if !ok {
+			d += cpu
+		}
+	}
+	return d
 }
 
 // cpuPercent is the CPU used between two samples as a percentage of one core.

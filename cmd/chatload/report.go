@@ -62,7 +62,16 @@ type result struct {
 	ServerBaseRSSMiB float64 `json:"server_base_rss_mib,omitempty"`
 	RSSPerConnKiB    float64 `json:"rss_per_conn_kib,omitempty"`
 	ServerCPUPct     float64 `json:"server_cpu_pct,omitempty"`
-	ClientCPUPct     float64 `json:"client_cpu_pct,omitempty"`
+	// With several server processes (-pid a,b) the figures above are their
+	// sums, and these the processes' own, in -pid order.
+	ServerRSSEachMiB []float64 `json:"server_rss_each_mib,omitempty"`
+	ServerCPUEachPct []float64 `json:"server_cpu_each_pct,omitempty"`
+	ClientCPUPct     float64   `json:"client_cpu_pct,omitempty"`
+	// AuxCPUPct is the CPU of the processes matched by -aux-procs (the
+	// cluster's PostgreSQL backends and Redis), % of one core; it is not
+	// counted in OtherCPUPct.
+	AuxCPUPct float64 `json:"aux_cpu_pct,omitempty"`
+	AuxLabel  string  `json:"aux_label,omitempty"`
 	// OtherCPUPct is the CPU used by neither the server nor chatload during
 	// the measurement (% of one core); BusyBeforePct the machine's load
 	// just before the run. Either above a few % means a contaminated run.
@@ -122,24 +131,29 @@ func summaryFigures(r result) string {
 			return fmt.Sprintf("**%d of %d subscribers not ready after %.0f s**; then p99 %s ms, lost %d, disc %d",
 				r.ConnectFailed, r.Subs+r.ConnectFailed, r.ConnectSec, num(r.P99ms), r.Lost, r.Disconnects)
 		}
-		return fmt.Sprintf("p50 %s / p99 %s / max %s ms; %s deliveries/s; lost %d, dup %d, disc %d; CPU %.0f%%, RSS %.0f MiB",
-			num(r.P50ms), num(r.P99ms), num(r.MaxMs), kilo(r.DeliveredPerSec), r.Lost, r.Dups, r.Disconnects, r.ServerCPUPct, r.ServerRSSMiB)
+		return fmt.Sprintf("p50 %s / p99 %s / max %s ms; %s deliveries/s; lost %d, dup %d, disc %d; %s, %s",
+			num(r.P50ms), num(r.P99ms), num(r.MaxMs), kilo(r.DeliveredPerSec), r.Lost, r.Dups, r.Disconnects, cpuText(r), rssText(r))
 	case "search":
 		if r.MaxRate == 0 {
 			if r.Rate == 0 {
 				return fmt.Sprintf("no rate tried met p99 ≤ %s ms with 0 lost", num(r.SearchP99ms))
 			}
-			return fmt.Sprintf("**none**: already at %s msg/s p99 %s ms, lost %d (%s deliveries/s, CPU %.0f%%)",
-				num(r.Rate), num(r.P99ms), r.Lost, kilo(r.DeliveredPerSec), r.ServerCPUPct)
+			return fmt.Sprintf("**none**: already at %s msg/s p99 %s ms, lost %d (%s deliveries/s, %s)",
+				num(r.Rate), num(r.P99ms), r.Lost, kilo(r.DeliveredPerSec), cpuText(r))
 		}
-		return fmt.Sprintf("**%s msg/s** (%s deliveries/s): p99 %s ms, lost %d; CPU %.0f%%",
-			num(r.MaxRate), kilo(r.DeliveredPerSec), num(r.P99ms), r.Lost, r.ServerCPUPct)
+		return fmt.Sprintf("**%s msg/s** (%s deliveries/s): p99 %s ms, lost %d; %s",
+			num(r.MaxRate), kilo(r.DeliveredPerSec), num(r.P99ms), r.Lost, cpuText(r))
 	case "idle":
 		return fmt.Sprintf("**%.1f KiB/conn** (%d conns, RSS %.0f → %.0f MiB)",
 			r.RSSPerConnKiB, r.Subs, r.ServerBaseRSSMiB, r.ServerRSSMiB)
 	case "write":
-		return fmt.Sprintf("**%s acked msg/s**; POST p50 %s / p99 %s ms; errors %d; CPU %.0f%%",
-			kilo(r.AckPerSec), num(r.PostP50ms), num(r.PostP99ms), r.PublishErrors, r.ServerCPUPct)
+		s := fmt.Sprintf("**%s acked msg/s**; POST p50 %s / p99 %s ms; errors %d; %s",
+			kilo(r.AckPerSec), num(r.PostP50ms), num(r.PostP99ms), r.PublishErrors, cpuText(r))
+		if r.Lost > 0 || r.Dups > 0 {
+			// Only when not zero, so that a clean cell reads as it always did.
+			s += fmt.Sprintf("; **lost %d, dup %d**", r.Lost, r.Dups)
+		}
+		return s
 	case "storm":
 		if r.ConnectFailed > 0 {
 			return fmt.Sprintf("**not all ready: %d of %d after %.0f s**, quiet at %.0f s, %s events received",
@@ -149,6 +163,37 @@ func summaryFigures(r result) string {
 			r.ConnectSec, r.Subs, r.Subs+r.ConnectFailed, r.QuietSec, kilo(float64(r.Events)))
 	}
 	return "?"
+}
+
+// cpuText is the server's CPU: "CPU 120%", or for several processes their
+// sum and each ("CPU 150% (80+70)"), then the database's and Redis's when
+// measured (-aux-procs).
+func cpuText(r result) string {
+	s := fmt.Sprintf("CPU %.0f%%", r.ServerCPUPct)
+	if len(r.ServerCPUEachPct) > 1 {
+		s += " (" + joinFigures(r.ServerCPUEachPct) + ")"
+	}
+	if r.AuxLabel != "" {
+		s += fmt.Sprintf(", %s %.0f%%", r.AuxLabel, r.AuxCPUPct)
+	}
+	return s
+}
+
+// rssText is the server's RSS: summed over several processes, each after it.
+func rssText(r result) string {
+	s := fmt.Sprintf("RSS %.0f MiB", r.ServerRSSMiB)
+	if len(r.ServerRSSEachMiB) > 1 {
+		s += " (" + joinFigures(r.ServerRSSEachMiB) + ")"
+	}
+	return s
+}
+
+func joinFigures(vs []float64) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("%.0f", v)
+	}
+	return strings.Join(parts, "+")
 }
 
 func num(v float64) string {
@@ -172,12 +217,27 @@ func kilo(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
+// versus compares a result with another target's for the same workload
+// (the cluster with the single node): the ratio of the figure its target is
+// about, or "" when the workload has none.
+func versus(r, base result, baseName string) string {
+	switch {
+	case r.Mode == "fanout" && base.Mode == "fanout" && base.P99ms > 0:
+		return fmt.Sprintf("p99 %.2f× %s", r.P99ms/base.P99ms, baseName)
+	case r.Mode == "write" && base.Mode == "write" && base.AckPerSec > 0:
+		return fmt.Sprintf("acked/s %.2f× %s", r.AckPerSec/base.AckPerSec, baseName)
+	}
+	return ""
+}
+
 // writeTable renders results as a markdown table: one row per label (in
 // first-seen order), one column per target. Fanout phases of a rate search
-// are left out in favour of their summary row.
-func writeTable(w io.Writer, rs []result, targets []string, targetsNote map[string]string) {
+// are left out in favour of their summary row. vs maps a target to the one
+// its cells are compared with (cluster=ours).
+func writeTable(w io.Writer, rs []result, targets []string, targetsNote map[string]string, vs map[string]string) {
 	var labels []string
 	cells := map[string]map[string]string{}
+	byTarget := map[string]map[string]result{}
 	for _, r := range rs {
 		if r.Label == "" {
 			r.Label = r.Mode
@@ -187,9 +247,23 @@ func writeTable(w io.Writer, rs []result, targets []string, targetsNote map[stri
 		}
 		if cells[r.Label] == nil {
 			cells[r.Label] = map[string]string{}
+			byTarget[r.Label] = map[string]result{}
 			labels = append(labels, r.Label)
 		}
 		cells[r.Label][r.Target] = summary(r)
+		byTarget[r.Label][r.Target] = r
+	}
+	for _, l := range labels {
+		for t, baseName := range vs {
+			r, ok := byTarget[l][t]
+			base, okBase := byTarget[l][baseName]
+			if !ok || !okBase {
+				continue
+			}
+			if v := versus(r, base, baseName); v != "" {
+				cells[l][t] += "; **" + v + "**"
+			}
+		}
 	}
 	fmt.Fprintf(w, "| workload | target |")
 	for _, t := range targets {
