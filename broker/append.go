@@ -97,8 +97,8 @@ func (b *Broker) isMember(o membershipOverlay, user, room string) (member, roomE
 func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	owners := batch // until validated: the writes an error answers
-	prepare := func(head int64) ([]chat.Event, error) {
-		if err := b.catchUp(ctx, head); err != nil {
+	prepare := func(head int64, newer []chat.Event) ([]chat.Event, error) {
+		if err := b.catchUpWith(ctx, newer, head); err != nil {
 			return nil, err
 		}
 		var events []chat.Event
@@ -109,7 +109,7 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 	// writers are waiting for the answer. Without cancellation the SQLite
 	// driver also skips the goroutine it starts per statement to watch
 	// the context.
-	appended, err := b.store.Append(context.WithoutCancel(ctx), prepare)
+	appended, err := b.store.Append(context.WithoutCancel(ctx), b.appliedHead(), prepare)
 	if err != nil {
 		b.log.Error("append events", "count", len(owners), "err", err)
 		for _, req := range owners {
@@ -179,6 +179,17 @@ func (b *Broker) applyAppended(ctx context.Context, events []chat.Event) error {
 	}
 	b.applyLocked(events)
 	return nil
+}
+
+// catchUpWith applies newer, events read with the log's lock, then the
+// log up to at least upTo.
+func (b *Broker) catchUpWith(ctx context.Context, newer []chat.Event, upTo int64) error {
+	b.seq.Lock()
+	defer b.seq.Unlock()
+	if len(newer) > 0 && newer[0].ID <= b.head+1 {
+		b.applyLocked(newer)
+	}
+	return b.catchUpLocked(ctx, upTo)
 }
 
 // catchUp applies the log up to at least upTo.

@@ -71,6 +71,9 @@ func (b *Broker) runPresence(ctx context.Context) {
 			b.dirty[user] = struct{}{}
 			b.mu.Unlock()
 		}
+		if ctx.Err() != nil {
+			return // shutting down: the cluster's goodbye takes our users offline
+		}
 		failing = b.logFailure(failing, "report presence", err)
 	}
 }

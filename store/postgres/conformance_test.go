@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func TestTwoInstancesAppendInOrder(t *testing.T) {
 			wg.Go(func() {
 				for i := range appends {
 					n := 1 + (w+i)%4
-					out, err := s.Append(ctx, func(head int64) ([]chat.Event, error) {
+					out, err := s.Append(ctx, math.MaxInt64, func(head int64, _ []chat.Event) ([]chat.Event, error) {
 						events := make([]chat.Event, n)
 						for j := range events {
 							events[j] = chat.Event{Kind: chat.KindMessage, Room: "lobby",

@@ -55,7 +55,13 @@ const eventColumns = `id, kind, room, sender, recipient, subject, text, status, 
 // commit's answer is lost (the connection broke during COMMIT), Append
 // returns an error although the events may be in the log: whoever tails
 // the log will see them if they are.
-func (s *Store) Append(ctx context.Context, prepare func(head int64) ([]chat.Event, error)) ([]chat.Event, error) {
+//
+// newer, handed to prepare, is what the broker needs first under the lock:
+// the events above after, up to the head (the first TailLimit of them), read
+// in the same round trip as the lock. Reading them with a separate query
+// held the lock for one more round trip on every append of a cluster whose
+// instances take turns.
+func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error) {
 	// The transaction is two pipelines, BEGIN and the lock, then the
 	// writes and COMMIT: two round trips, one of them while holding the
 	// log's lock, against four with pgx.Tx (BEGIN, lock, writes, COMMIT).
@@ -83,14 +89,22 @@ func (s *Store) Append(ctx context.Context, prepare func(head int64) ([]chat.Eve
 		conn.Release()
 	}()
 	var head int64
+	var newer []chat.Event
 	var lock pgx.Batch
 	lock.Queue(`BEGIN`)
 	lock.Queue(s.lockTimeoutSQL)
 	lock.Queue(`SELECT id FROM log_head FOR UPDATE`).QueryRow(func(row pgx.Row) error { return row.Scan(&head) })
+	// READ COMMITTED: this statement's snapshot is taken after the lock
+	// was granted, so it sees every event up to head.
+	lock.Queue(tailSQL, after, TailLimit).Query(func(rows pgx.Rows) error {
+		var err error
+		newer, err = pgx.CollectRows(rows, scanEvent)
+		return err
+	})
 	if err := conn.SendBatch(ctx, &lock).Close(); err != nil {
 		return nil, wrap("append: lock the log", err)
 	}
-	events, err := prepare(head)
+	events, err := prepare(head, newer)
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
@@ -224,8 +238,13 @@ func (s *Store) Snapshot(ctx context.Context) (chat.Snapshot, error) {
 // order, whoever appended them: what a broker applies to catch up. See
 // Append for why it never skips one.
 func (s *Store) Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error) {
-	return s.query(ctx, "tail", `SELECT `+eventColumns+` FROM events WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	return s.query(ctx, "tail", tailSQL, after, limit)
 }
+
+const tailSQL = `SELECT ` + eventColumns + ` FROM events WHERE id > $1 ORDER BY id LIMIT $2`
+
+// TailLimit bounds the events Append hands to prepare as newer.
+const TailLimit = 1000
 
 // RoomHistory returns up to limit messages of room with ids below before
 // (0: from the newest), oldest first.

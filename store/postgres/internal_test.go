@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"syscall"
@@ -38,7 +39,7 @@ func appendAt(t *testing.T, s *Store, ts time.Time, events ...chat.Event) []chat
 	for i := range events {
 		events[i].TS = ts
 	}
-	out, err := s.Append(context.Background(), func(int64) ([]chat.Event, error) { return events, nil })
+	out, err := s.Append(context.Background(), math.MaxInt64, func(int64, []chat.Event) ([]chat.Event, error) { return events, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestStalledAppendFreesTheLog(t *testing.T) {
 	locked := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := stalled.Append(ctx, func(int64) ([]chat.Event, error) {
+		_, err := stalled.Append(ctx, math.MaxInt64, func(int64, []chat.Event) ([]chat.Event, error) {
 			close(locked)
 			time.Sleep(2 * time.Second)
 			return []chat.Event{msg}, nil

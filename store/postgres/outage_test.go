@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -22,8 +23,8 @@ func TestOutage(t *testing.T) {
 	if err := s.CreateSession(ctx, token, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	messages := func(n int) func(int64) ([]chat.Event, error) {
-		return func(int64) ([]chat.Event, error) {
+	messages := func(n int) func(int64, []chat.Event) ([]chat.Event, error) {
+		return func(int64, []chat.Event) ([]chat.Event, error) {
 			events := make([]chat.Event, n)
 			for i := range events {
 				events[i] = chat.Event{Kind: chat.KindMessage, Room: "lobby", From: "alice", Text: "hi", TS: time.Now()}
@@ -31,7 +32,7 @@ func TestOutage(t *testing.T) {
 			return events, nil
 		}
 	}
-	if out, err := s.Append(ctx, messages(2)); err != nil || out[1].ID != 2 {
+	if out, err := s.Append(ctx, math.MaxInt64, messages(2)); err != nil || out[1].ID != 2 {
 		t.Fatalf("append before the outage: %v", err)
 	}
 	wantUnavailable := func(what string, call func(ctx context.Context) error) {
@@ -52,14 +53,14 @@ func TestOutage(t *testing.T) {
 
 	// The server dies while the append holds the log: nothing of it stays.
 	wantUnavailable("an append cut off in the middle", func(ctx context.Context) error {
-		_, err := s.Append(ctx, func(int64) ([]chat.Event, error) {
+		_, err := s.Append(ctx, math.MaxInt64, func(int64, []chat.Event) ([]chat.Event, error) {
 			stop()
 			return []chat.Event{{Kind: chat.KindJoin, Room: "den", User: "alice", TS: time.Now()}}, nil
 		})
 		return err
 	})
 	wantUnavailable("append", func(ctx context.Context) error {
-		_, err := s.Append(ctx, messages(1))
+		_, err := s.Append(ctx, math.MaxInt64, messages(1))
 		return err
 	})
 	wantUnavailable("session lookup", func(ctx context.Context) error {
@@ -71,7 +72,7 @@ func TestOutage(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		out, err := s.Append(actx, messages(2))
+		out, err := s.Append(actx, math.MaxInt64, messages(2))
 		cancel()
 		if err == nil {
 			if out[0].ID != 3 {

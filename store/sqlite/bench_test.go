@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,8 +28,8 @@ func message(i int) chat.Event {
 }
 
 // batchOf is a prepare that appends events whatever the head.
-func batchOf(events []chat.Event) func(int64) ([]chat.Event, error) {
-	return func(int64) ([]chat.Event, error) { return events, nil }
+func batchOf(events []chat.Event) func(int64, []chat.Event) ([]chat.Event, error) {
+	return func(int64, []chat.Event) ([]chat.Event, error) { return events, nil }
 }
 
 // BenchmarkAppend is one durable commit (WAL, synchronous=FULL) of a batch
@@ -44,7 +45,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := s.Append(context.Background(), batchOf(events)); err != nil {
+				if _, err := s.Append(context.Background(), math.MaxInt64, batchOf(events)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -59,7 +60,7 @@ func BenchmarkEventsAfter(b *testing.B) {
 	s := openBench(b)
 	ctx := context.Background()
 	join := []chat.Event{{Kind: chat.KindJoin, Room: "lobby", User: "bob", TS: time.Now()}}
-	if _, err := s.Append(ctx, batchOf(join)); err != nil {
+	if _, err := s.Append(ctx, math.MaxInt64, batchOf(join)); err != nil {
 		b.Fatal(err)
 	}
 	var batch []chat.Event
@@ -70,7 +71,7 @@ func BenchmarkEventsAfter(b *testing.B) {
 		}
 		batch = append(batch, e)
 	}
-	appended, err := s.Append(ctx, batchOf(batch))
+	appended, err := s.Append(ctx, math.MaxInt64, batchOf(batch))
 	if err != nil {
 		b.Fatal(err)
 	}

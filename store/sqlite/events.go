@@ -22,7 +22,12 @@ const eventColumns = `id, kind, room, sender, recipient, subject, text, status, 
 // that rolls back gives its ids back (sqlite_sequence rolls back with it).
 // So a reader that has every event up to N and sees N+2 knows that N+1
 // exists, and Tail never skips one.
-func (s *Store) Append(ctx context.Context, prepare func(head int64) ([]chat.Event, error)) ([]chat.Event, error) {
+//
+// newer, handed to prepare, holds the events above after up to the head
+// (the first TailLimit of them): what the caller has not seen yet, read
+// under the lock. The one writer of a single node has seen everything, and
+// then nothing is read.
+func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("append: begin: %w", err)
@@ -32,7 +37,13 @@ func (s *Store) Append(ctx context.Context, prepare func(head int64) ([]chat.Eve
 	if err := tx.QueryRowContext(ctx, headSQL).Scan(&head); err != nil {
 		return nil, fmt.Errorf("append: head: %w", err)
 	}
-	events, err := prepare(head)
+	var newer []chat.Event
+	if after < head {
+		if newer, err = queryEvents(ctx, tx, tailSQL, after, TailLimit); err != nil {
+			return nil, fmt.Errorf("append: read newer events: %w", err)
+		}
+	}
+	events, err := prepare(head, newer)
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
@@ -143,8 +154,13 @@ func (s *Store) Snapshot(ctx context.Context) (chat.Snapshot, error) {
 // Tail returns up to limit events of the log with ids above after, in id
 // order, whoever appended them: what a broker applies to catch up.
 func (s *Store) Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error) {
-	return s.query(ctx, `SELECT `+eventColumns+` FROM events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	return s.query(ctx, tailSQL, after, limit)
 }
+
+const tailSQL = `SELECT ` + eventColumns + ` FROM events WHERE id > ? ORDER BY id LIMIT ?`
+
+// TailLimit bounds the events Append hands to prepare as newer.
+const TailLimit = 1000
 
 func closeRows(rows *sql.Rows) error {
 	err := rows.Err()
@@ -260,7 +276,16 @@ func (s *Store) eventsAfter(ctx context.Context, user string, after, upTo int64,
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]chat.Event, error) {
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	return queryEvents(ctx, s.read, query, args...)
+}
+
+// queryer is a connection pool or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryEvents(ctx context.Context, db queryer, query string, args ...any) ([]chat.Event, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"math"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -29,7 +30,7 @@ func appendAt(t *testing.T, s *Store, ts time.Time, events ...chat.Event) {
 	for i := range events {
 		events[i].TS = ts
 	}
-	if _, err := s.Append(context.Background(), func(int64) ([]chat.Event, error) { return events, nil }); err != nil {
+	if _, err := s.Append(context.Background(), math.MaxInt64, func(int64, []chat.Event) ([]chat.Event, error) { return events, nil }); err != nil {
 		t.Fatal(err)
 	}
 }

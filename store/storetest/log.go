@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -14,9 +15,9 @@ import (
 )
 
 // appendWith appends through prepare and fails the test on an error.
-func appendWith(t *testing.T, s Store, prepare func(head int64) ([]chat.Event, error)) []chat.Event {
+func appendWith(t *testing.T, s Store, prepare func(head int64, _ []chat.Event) ([]chat.Event, error)) []chat.Event {
 	t.Helper()
-	out, err := s.Append(context.Background(), prepare)
+	out, err := s.Append(context.Background(), math.MaxInt64, prepare)
 	if err != nil {
 		t.Fatalf("append: %v", err)
 	}
@@ -40,7 +41,7 @@ func wantIDs(t *testing.T, what string, events []chat.Event, from int64, n int) 
 func testAppendHead(t *testing.T, s Store) {
 	ctx := context.Background()
 	calls := 0
-	got := appendWith(t, s, func(head int64) ([]chat.Event, error) {
+	got := appendWith(t, s, func(head int64, _ []chat.Event) ([]chat.Event, error) {
 		calls++
 		if head != 0 {
 			t.Errorf("prepare on an empty log got head %d", head)
@@ -55,7 +56,7 @@ func testAppendHead(t *testing.T, s Store) {
 		t.Fatalf("append returned %+v", got[1])
 	}
 
-	got = appendWith(t, s, func(head int64) ([]chat.Event, error) {
+	got = appendWith(t, s, func(head int64, _ []chat.Event) ([]chat.Event, error) {
 		if head != 3 {
 			t.Errorf("prepare after 3 events got head %d", head)
 		}
@@ -67,7 +68,7 @@ func testAppendHead(t *testing.T, s Store) {
 	// (no event, no membership) is written.
 	boom := errors.New("boom")
 	calls = 0
-	out, err := s.Append(ctx, func(head int64) ([]chat.Event, error) {
+	out, err := s.Append(ctx, math.MaxInt64, func(head int64, _ []chat.Event) ([]chat.Event, error) {
 		calls++
 		if head != 5 {
 			t.Errorf("prepare after 5 events got head %d", head)
@@ -77,8 +78,21 @@ func testAppendHead(t *testing.T, s Store) {
 	if err != boom || out != nil || calls != 1 {
 		t.Fatalf("failing prepare: %v, %v after %d calls; want boom, nil after 1", out, err, calls)
 	}
+	// newer is every event above after, up to the head, in order.
+	out, err = s.Append(ctx, 2, func(head int64, newer []chat.Event) ([]chat.Event, error) {
+		if want := []int64{3, 4, 5}; !slices.Equal(ids(newer), want) {
+			t.Errorf("newer after 2: %v, want %v", ids(newer), want)
+		}
+		if len(newer) == 3 && (newer[1].Text != "three" || newer[2].To != "bob") {
+			t.Errorf("newer read back as %+v", newer)
+		}
+		return nil, nil
+	})
+	if err != nil || out != nil {
+		t.Fatalf("reading newer: %v, %v", out, err)
+	}
 	// Nothing to write commits nothing.
-	out, err = s.Append(ctx, func(head int64) ([]chat.Event, error) {
+	out, err = s.Append(ctx, math.MaxInt64, func(head int64, _ []chat.Event) ([]chat.Event, error) {
 		if head != 5 {
 			t.Errorf("prepare after an aborted append got head %d, want 5", head)
 		}
@@ -99,7 +113,7 @@ func testAppendHead(t *testing.T, s Store) {
 	}
 
 	// The ids given back are the next append's.
-	got = appendWith(t, s, func(head int64) ([]chat.Event, error) {
+	got = appendWith(t, s, func(head int64, _ []chat.Event) ([]chat.Event, error) {
 		if head != 5 {
 			t.Errorf("prepare got head %d, want 5", head)
 		}
@@ -130,7 +144,7 @@ func testAppendConcurrent(t *testing.T, s Store) {
 			for i := range appends {
 				n := 1 + (w+i)%3
 				var seen int64
-				out, err := s.Append(ctx, func(head int64) ([]chat.Event, error) {
+				out, err := s.Append(ctx, math.MaxInt64, func(head int64, _ []chat.Event) ([]chat.Event, error) {
 					seen = head
 					events := make([]chat.Event, n)
 					for j := range events {
@@ -253,7 +267,7 @@ func testSnapshot(t *testing.T, s Store) {
 				e.TS = ts
 				events = append(events, e)
 			}
-			if _, err := s.Append(ctx, func(int64) ([]chat.Event, error) { return events, nil }); err != nil {
+			if _, err := s.Append(ctx, math.MaxInt64, func(int64, []chat.Event) ([]chat.Event, error) { return events, nil }); err != nil {
 				done <- err
 				return
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -21,14 +22,14 @@ func appendAt(t *testing.T, s Store, n int, at time.Time) []int64 {
 	for i := range events {
 		events[i] = chat.Event{Kind: chat.KindMessage, Room: "lobby", From: "alice", Text: "hi", TS: at}
 	}
-	return ids(appendWith(t, s, func(int64) ([]chat.Event, error) { return events, nil }))
+	return ids(appendWith(t, s, func(int64, []chat.Event) ([]chat.Event, error) { return events, nil }))
 }
 
 // appendOne appends e stamped at.
 func appendOne(t *testing.T, s Store, e chat.Event, at time.Time) {
 	t.Helper()
 	e.TS = at
-	appendWith(t, s, func(int64) ([]chat.Event, error) { return []chat.Event{e}, nil })
+	appendWith(t, s, func(int64, []chat.Event) ([]chat.Event, error) { return []chat.Event{e}, nil })
 }
 
 func testPrune(t *testing.T, s Store) {
@@ -132,7 +133,7 @@ func testPruneDoesNotBlockWriters(t *testing.T, s Store) {
 				default:
 				}
 				start := time.Now()
-				_, err := s.Append(ctx, func(int64) ([]chat.Event, error) {
+				_, err := s.Append(ctx, math.MaxInt64, func(int64, []chat.Event) ([]chat.Event, error) {
 					return []chat.Event{{Kind: chat.KindMessage, Room: "lobby", From: "bob", Text: "x", TS: time.Now()}}, nil
 				})
 				if err != nil {

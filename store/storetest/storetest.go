@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"log/slog"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ type Store interface {
 	CreateSession(ctx context.Context, tokenHash []byte, username string) error
 	SessionUser(ctx context.Context, tokenHash []byte) (string, error)
 	DeleteSession(ctx context.Context, tokenHash []byte) error
-	Append(ctx context.Context, prepare func(head int64) ([]chat.Event, error)) ([]chat.Event, error)
+	Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error)
 	Head(ctx context.Context) (int64, error)
 	Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error)
 	Snapshot(ctx context.Context) (chat.Snapshot, error)
@@ -70,7 +71,7 @@ func mustAppend(t *testing.T, s Store, events ...chat.Event) []chat.Event {
 	for i := range events {
 		events[i].TS = ts
 	}
-	out, err := s.Append(context.Background(), func(int64) ([]chat.Event, error) { return events, nil })
+	out, err := s.Append(context.Background(), math.MaxInt64, func(int64, []chat.Event) ([]chat.Event, error) { return events, nil })
 	if err != nil {
 		t.Fatalf("append: %v", err)
 	}
