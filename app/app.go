@@ -36,6 +36,7 @@ type Config struct {
 	RedisPrefix  string
 	PasswordCost int // bcrypt cost
 	Broker       broker.Config
+	HTTP         handlers.Options
 	Retention    time.Duration // prune events older than this; 0 keeps them forever
 	Static       fs.FS
 	Log          *slog.Logger
@@ -104,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		store:      st,
 		news:       nw,
 		broker:     b,
-		handler:    handlers.New(cfg.Log, accounts, b, st, cfg.Static),
+		handler:    handlers.New(cfg.Log, accounts, b, st, cfg.Static, cfg.HTTP),
 		stopPruner: func() {},
 	}
 	if cfg.Retention > 0 {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/gin-gonic/gin"
 
@@ -52,6 +53,14 @@ type History interface {
 	Conversations(ctx context.Context, user string) ([]chat.Conversation, error)
 }
 
+// Options tunes the HTTP edge; the zero value is a server with no proxy
+// in front.
+type Options struct {
+	// TrustedProxies are the proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (see clientIP).
+	TrustedProxies []netip.Prefix
+}
+
 // Server holds what the handlers need.
 type Server struct {
 	accounts Accounts
@@ -59,12 +68,13 @@ type Server struct {
 	history  History
 	static   fs.FS
 	log      *slog.Logger
+	opts     Options
 }
 
 // New returns the router of the whole service: the JSON API under /api and
 // the files of static at /.
-func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs.FS) *gin.Engine {
-	s := &Server{accounts: accounts, chat: c, history: history, static: static, log: log}
+func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs.FS, opts Options) *gin.Engine {
+	s := &Server{accounts: accounts, chat: c, history: history, static: static, log: log, opts: opts}
 	r := gin.New()
 	r.Use(s.recover)
 	r.HandleMethodNotAllowed = true

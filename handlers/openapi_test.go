@@ -54,7 +54,7 @@ func routerRoutes(t *testing.T, h http.Handler) map[string]bool {
 	if !ok {
 		// The app wraps the router: list the routes of the router itself.
 		t.Logf("app handler is %T, not *gin.Engine: listing handlers.New's routes", h)
-		engine = handlers.New(slog.New(slog.DiscardHandler), nil, nil, nil, fstest.MapFS{})
+		engine = handlers.New(slog.New(slog.DiscardHandler), nil, nil, nil, fstest.MapFS{}, handlers.Options{})
 	}
 	out := map[string]bool{}
 	for _, r := range engine.Routes() {
