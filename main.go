@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -19,7 +20,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ssechat/ssechat/app"
 	"github.com/ssechat/ssechat/broker"
@@ -29,57 +29,32 @@ import (
 var staticFiles embed.FS
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "ssechat:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-func run(args []string) error {
-	fl := flag.NewFlagSet("ssechat", flag.ContinueOnError)
-	defaultAddr := ":8080"
-	if port := os.Getenv("PORT"); port != "" {
-		defaultAddr = ":" + port
+// run serves until SIGINT or SIGTERM and returns the exit status: 0 after
+// a clean stop or --help, 2 for settings it refuses, 1 for a failure.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	s, err := parseSettings(args, getenv, stdout, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		return 2
 	}
-	addr := fl.String("addr", defaultAddr, "listen address (the PORT environment variable sets the default port)")
-	db := fl.String("db", "chat.db", "SQLite database file, or a postgres:// URL for PostgreSQL")
-	redisURL := fl.String("redis", "", "redis:// URL that joins the instances on one PostgreSQL database into one chat; off when empty")
-	redisPrefix := fl.String("redis-prefix", "", "prefix of every Redis key and channel (default: derived from the database name)")
-	cost := fl.Int("password-cost", bcrypt.DefaultCost, "bcrypt cost; lower it only for tests and benchmarks")
-	heartbeat := fl.Duration("heartbeat", 15*time.Second, "interval of the comment line that keeps idle streams open")
-	replayLimit := fl.Int("replay-limit", 1000, "most events replayed on resume before the stream resets instead")
-	streamBuffer := fl.Int("stream-buffer", 256, "events queued behind a stream's stuck write (100 ms) before the stream is closed as too slow; 4x that in any case")
-	writeTimeout := fl.Duration("write-timeout", 10*time.Second, "a stream whose reader stalls this long is closed")
-	writeRate := fl.Int("write-rate", 0, "stream writes a second before the fan-out batches events into fewer, larger writes; 0 is 25,000 per CPU")
-	writeGap := fl.Duration("write-gap", 10*time.Millisecond, "shortest time between two writes to one stream; events arriving sooner go out together; 0 writes as soon as --write-rate allows")
-	largeRoom := fl.Int("large-room", 100, "member count above which a room sends counts instead of per-user join/leave/presence notices")
-	shutdownTimeout := fl.Duration("shutdown-timeout", 10*time.Second, "longest graceful shutdown")
-	retention := fl.Duration("history-retention", 0, "prune events older than this (e.g. 720h); 0 keeps history forever")
-	pprofAddr := fl.String("pprof", "", "serve net/http/pprof on this address (keep it on loopback); off when empty")
-	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
-	if err := fl.Parse(args); err != nil {
-		return err
+	if err := serve(s, stderr); err != nil {
+		fmt.Fprintln(stderr, "ssechat:", err)
+		return 1
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	return 0
+}
+
+func serve(s *settings, stderr io.Writer) error {
+	writeGap := s.writeGap
+	if writeGap == 0 {
+		writeGap = -1 // the broker's "none"; its zero is "the default"
 	}
-	if *retention < 0 {
-		return errors.New("--history-retention must not be negative")
-	}
-	if *writeRate < 0 {
-		return errors.New("--write-rate must not be negative")
-	}
-	if *writeGap < 0 {
-		return errors.New("--write-gap must not be negative")
-	}
-	if *writeGap == 0 {
-		*writeGap = -1 // the broker's "none"; its zero is "the default"
-	}
-	if *cost < bcrypt.MinCost || *cost > bcrypt.MaxCost {
-		return fmt.Errorf("--password-cost must be from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
 	// go-redis prints every failed dial, several a second while Redis is
 	// down; the cluster logs the outage and the recovery itself.
 	redis.SetLogger(redisLogger{log})
@@ -91,39 +66,39 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.New(ctx, app.Config{
-		DB:           *db,
-		Redis:        *redisURL,
-		RedisPrefix:  *redisPrefix,
-		PasswordCost: *cost,
-		Retention:    *retention,
+		DB:           s.db,
+		Redis:        s.redis,
+		RedisPrefix:  s.redisPrefix,
+		PasswordCost: s.passwordCost,
+		Retention:    s.retention,
 		Static:       static,
 		Log:          log,
 		Broker: broker.Config{
-			Heartbeat:    *heartbeat,
-			ReplayLimit:  *replayLimit,
-			StreamBuffer: *streamBuffer,
-			WriteTimeout: *writeTimeout,
-			LargeRoom:    *largeRoom,
-			WriteRate:    *writeRate,
-			WriteGap:     *writeGap,
+			Heartbeat:    s.heartbeat,
+			ReplayLimit:  s.replayLimit,
+			StreamBuffer: s.streamBuffer,
+			WriteTimeout: s.writeTimeout,
+			LargeRoom:    s.largeRoom,
+			WriteRate:    s.writeRate,
+			WriteGap:     writeGap,
 		},
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		a.Close()
 		return err
 	}
-	if *pprofAddr != "" {
-		if err := servePprof(ctx, *pprofAddr, log); err != nil {
+	if s.pprof != "" {
+		if err := servePprof(ctx, s.pprof, log); err != nil {
 			a.Close()
 			return err
 		}
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", redactPassword(*db))
-	err = a.Serve(ctx, ln, *shutdownTimeout)
+	log.Info("serving", "addr", ln.Addr().String(), "db", redactPassword(s.db))
+	err = a.Serve(ctx, ln, s.shutdownTimeout)
 	log.Info("stopped", "err", err)
 	return err
 }
