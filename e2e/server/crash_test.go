@@ -86,8 +86,8 @@ func testRetentionFlag(t *testing.T, bin string) {
 			"--db", filepath.Join(t.TempDir(), "x.db")).CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			t.Fatalf("--history-retention %s: %v, want exit status 1: %s", bad, err, out)
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Fatalf("--history-retention %s: %v, want exit status 2 (refused settings): %s", bad, err, out)
 		}
 	}
 }
