@@ -2,7 +2,7 @@
 # A chat cluster on this machine in one command: ssechat instances on
 # PostgreSQL (the truth) and Redis (the news), with nginx in front as a
 # plain round-robin load balancer (deploy/nginx.conf). Ctrl-C stops all of
-# it. See deploy/README-cluster.md.
+# it. See README.md, "Many instances".
 #
 #   deploy/cluster.sh       # two instances on :8081 and :8082, nginx on :8080
 #   deploy/cluster.sh 3     # three instances, :8081 to :8083
@@ -172,7 +172,7 @@ done
 cat <<EOF
 on PostgreSQL ${db} and Redis $redis.
 
-  open http://127.0.0.1:$lb_port in two browsers, or chat with curl (deploy/README-cluster.md)
+  open http://127.0.0.1:$lb_port in two browsers, or chat with curl (README.md, "Many instances")
   kill -9 \$(cat $dir/a.pid)     kill instance a; it is started again ${restart_after}s later
   tail -f $dir/access.log   which instance served each request (upstream=)
   Ctrl-C                                stop everything

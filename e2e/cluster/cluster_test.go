@@ -20,17 +20,17 @@ type cluster struct {
 
 // startCluster starts a cluster on a fresh schema of the shared PostgreSQL
 // and a fresh prefix of the shared Redis.
-func startCluster(t testing.TB) *cluster {
+func startCluster(t testing.TB, extraFlags ...string) *cluster {
 	t.Helper()
 	needNginx(t)
 	db := pgtest.FreshSchema(t, pgtest.URL(t))
-	return startClusterOn(t, db, sharedRedis(t))
+	return startClusterOn(t, db, sharedRedis(t), extraFlags...)
 }
 
 // startClusterOn starts a cluster on the database at db (a URL with its
 // own search_path) and the Redis at redisURL, under a Redis prefix of its
 // own whose keys are deleted at the end.
-func startClusterOn(t testing.TB, db, redisURL string) *cluster {
+func startClusterOn(t testing.TB, db, redisURL string, extraFlags ...string) *cluster {
 	t.Helper()
 	needNginx(t)
 	if err := clusterFlags(); err != nil {
@@ -52,6 +52,7 @@ func startClusterOn(t testing.TB, db, redisURL string) *cluster {
 		"--replay-limit", "100000",
 		"--shutdown-timeout", "3s",
 	}
+	flags = append(flags, extraFlags...)
 	in := startInstances(t, flags, "A", "B")
 	c.A, c.B = in[0], in[1]
 	c.LB = startNginx(t, c.A.Addr, c.B.Addr)

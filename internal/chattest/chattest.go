@@ -198,6 +198,9 @@ type Event struct {
 	Status string `json:"status"`
 	Reason string `json:"reason"`
 	TS     string `json:"ts"`
+	// Members and Online are a members event's counts.
+	Members int `json:"members"`
+	Online  int `json:"online"`
 }
 
 // Frame is one SSE event as it came off the wire.
