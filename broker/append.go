@@ -21,11 +21,21 @@ type result struct {
 // submit queues a write and waits until it is durable and fanned out.
 func (b *Broker) submit(ctx context.Context, e chat.Event) (chat.Event, error) {
 	req := &request{event: e, reply: make(chan result, 1)}
+	b.intake.RLock()
+	if b.intakeClosed {
+		b.intake.RUnlock()
+		return chat.Event{}, errShuttingDown
+	}
 	select {
 	case b.requests <- req:
+	case <-b.stopping:
+		b.intake.RUnlock()
+		return chat.Event{}, errShuttingDown
 	case <-ctx.Done():
+		b.intake.RUnlock()
 		return chat.Event{}, ctx.Err()
 	}
+	b.intake.RUnlock()
 	// Once queued the write will be answered: waiting for that answer even
 	// if the client went away keeps "acknowledged" and "durable" the same.
 	res := <-req.reply
@@ -60,7 +70,14 @@ func (b *Broker) runAppender(ctx context.Context) {
 	}
 }
 
+// drainOnStop answers every write queued, and every one that comes later,
+// with errShuttingDown: a write must never wait for an appender that is
+// gone.
 func (b *Broker) drainOnStop() {
+	close(b.stopping) // unblocks writers waiting for room in the queue
+	b.intake.Lock()   // waits for them to leave
+	b.intakeClosed = true
+	b.intake.Unlock()
 	for {
 		select {
 		case req := <-b.requests:
@@ -411,6 +428,7 @@ func (b *Broker) apply(e chat.Event, p *plan) {
 		// version: live state then, never delivered again.
 		return
 	}
+	b.stats.countEvent(e.Kind)
 	p.seal(eventFrame(e), e.ID, false)
 }
 

@@ -82,6 +82,7 @@ type Config struct {
 	// PollInterval is how often the broker asks the log for events that
 	// other instances appended and whose notice it missed.
 	PollInterval time.Duration
+	Metrics      Metrics // receives timings; nil: none (see metrics.go)
 }
 
 func (c Config) withDefaults() Config {
@@ -136,10 +137,16 @@ type Broker struct {
 	cfg     Config
 
 	requests chan *request
-	stop     context.CancelFunc
-	workers  sync.WaitGroup // every goroutine that plans deliveries
-	delivers sync.WaitGroup // the deliverer
-	kicked   atomic.Int64
+	// intake guards the hand-over of writes to the appender: once it has
+	// stopped, intakeClosed answers them at once.
+	intake       sync.RWMutex
+	intakeClosed bool
+	stopping     chan struct{} // closed when the appender stops
+	stop         context.CancelFunc
+	workers      sync.WaitGroup // every goroutine that plans deliveries
+	delivers     sync.WaitGroup // the deliverer
+	kicked       atomic.Int64
+	stats        counters // read by Stats (metrics.go)
 
 	// seq orders everything that plans deliveries (applying the log,
 	// presence and member counts) and the hand-over of those plans to the
@@ -186,11 +193,12 @@ func New(ctx context.Context, store Store, cluster Cluster, log *slog.Logger, cf
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b := &Broker{
-		store:        store,
+		store:        timeAppends(store, cfg.Metrics),
 		cluster:      cluster,
 		log:          log,
 		cfg:          cfg.withDefaults(),
 		requests:     make(chan *request, 1024),
+		stopping:     make(chan struct{}),
 		conns:        make(map[string]map[*conn]struct{}),
 		roomConns:    make(map[string][]*conn),
 		online:       make(map[string]bool),
