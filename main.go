@@ -23,6 +23,7 @@ import (
 
 	"github.com/ssechat/ssechat/app"
 	"github.com/ssechat/ssechat/broker"
+	"github.com/ssechat/ssechat/handlers"
 )
 
 //go:embed static
@@ -50,9 +51,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 }
 
 func serve(s *settings, stderr io.Writer) error {
-	writeGap := s.writeGap
-	if writeGap == 0 {
-		writeGap = -1 // the broker's "none"; its zero is "the default"
+	// On the command line 0 means "off"; in the configs it means "the
+	// default", and negative means "off".
+	writeGap, idle, body := s.writeGap, s.idleTimeout, s.bodyTimeout
+	for _, d := range []*time.Duration{&writeGap, &idle, &body} {
+		if *d == 0 {
+			*d = -1
+		}
+	}
+	maxConns := s.maxConnsPerIP
+	if s.limits.Off {
+		maxConns = 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
 	// go-redis prints every failed dial, several a second while Redis is
@@ -66,13 +75,23 @@ func serve(s *settings, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.New(ctx, app.Config{
-		DB:           s.db,
-		Redis:        s.redis,
-		RedisPrefix:  s.redisPrefix,
-		PasswordCost: s.passwordCost,
-		Retention:    s.retention,
-		Static:       static,
-		Log:          log,
+		DB:            s.db,
+		Redis:         s.redis,
+		RedisPrefix:   s.redisPrefix,
+		PasswordCost:  s.passwordCost,
+		Retention:     s.retention,
+		SessionTTL:    s.sessionTTL,
+		IdleTimeout:   idle,
+		MaxConnsPerIP: maxConns,
+		TLSCert:       s.tlsCert,
+		TLSKey:        s.tlsKey,
+		HTTP: handlers.Options{
+			TrustedProxies: s.trustedProxies,
+			BodyTimeout:    body,
+			Limits:         s.limits,
+		},
+		Static: static,
+		Log:    log,
 		Broker: broker.Config{
 			Heartbeat:    s.heartbeat,
 			ReplayLimit:  s.replayLimit,
@@ -97,7 +116,7 @@ func serve(s *settings, stderr io.Writer) error {
 			return err
 		}
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", redactPassword(s.db))
+	log.Info("serving", "addr", ln.Addr().String(), "db", redactPassword(s.db), "tls", s.tlsCert != "", "limits", !s.limits.Off)
 	err = a.Serve(ctx, ln, s.shutdownTimeout)
 	log.Info("stopped", "err", err)
 	return err

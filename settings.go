@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ssechat/ssechat/app"
+	"github.com/ssechat/ssechat/handlers"
+	"github.com/ssechat/ssechat/limits"
 )
 
 // settings is everything the command line and the environment can set.
@@ -28,6 +31,12 @@ type settings struct {
 	retention                    time.Duration
 	pprof                        string
 	logLevel                     slog.Level
+	idleTimeout, bodyTimeout     time.Duration
+	maxConnsPerIP                int
+	tlsCert, tlsKey              string
+	trustedProxies               []netip.Prefix
+	limits                       limits.Config
+	sessionTTL                   time.Duration
 }
 
 // about is the first line of --help.
@@ -69,6 +78,54 @@ func parseSettings(args []string, getenv func(string) string, stdout, stderr io.
 	fl.DurationVar(&s.retention, "history-retention", 0, "prune events older than this (e.g. 720h); 0 keeps history forever")
 	fl.StringVar(&s.pprof, "pprof", "", "serve net/http/pprof on this loopback address; off when empty")
 	fl.TextVar(&s.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	fl.DurationVar(&s.idleTimeout, "idle-timeout", app.DefaultIdleTimeout, "a keep-alive connection waiting this long for its next request is closed; keep it above a proxy's upstream keepalive (nginx: 60s); 0 never closes it; streams are not affected")
+	fl.DurationVar(&s.bodyTimeout, "body-timeout", handlers.DefaultBodyTimeout, "a request body must arrive within this of the request's head, else 408 and the connection closes; 0 turns it off")
+	fl.IntVar(&s.maxConnsPerIP, "max-conns-per-ip", 256, "most open connections (streams included) of one client address (an IPv6 /64); more are closed at once; trusted proxies are exempt; 0 is no cap (--limits off too)")
+	fl.StringVar(&s.tlsCert, "tls-cert", "", "PEM certificate file (with its chain): serve HTTPS with HTTP/2; needs --tls-key")
+	fl.StringVar(&s.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fl.Func("trusted-proxies", "comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (e.g. 127.0.0.1/32 behind a local nginx)", func(v string) error {
+		s.trustedProxies = nil
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			if !strings.Contains(item, "/") {
+				addr, err := netip.ParseAddr(item)
+				if err != nil {
+					return err
+				}
+				s.trustedProxies = append(s.trustedProxies, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+				continue
+			}
+			p, err := netip.ParsePrefix(item)
+			if err != nil {
+				return err
+			}
+			s.trustedProxies = append(s.trustedProxies, p.Masked())
+		}
+		return nil
+	})
+	fl.DurationVar(&s.sessionTTL, "session-ttl", 720*time.Hour, "a session unused this long expires (sliding: each use extends it, recorded at most once an hour); also the session cookie's Max-Age")
+	s.limits = limits.Defaults()
+	fl.Func("limits", `"on" (default) or "off": every abuse limit off at once, the per-address connection cap included (benchmarks, trusted networks)`, func(v string) error {
+		switch v {
+		case "on":
+			s.limits.Off = false
+		case "off":
+			s.limits.Off = true
+		default:
+			return errors.New(`must be "on" or "off"`)
+		}
+		return nil
+	})
+	fl.Float64Var(&s.limits.MessageRate, "message-rate", s.limits.MessageRate, "messages (room and private) a user may post a second, on average; 0: no limit")
+	fl.IntVar(&s.limits.MessageBurst, "message-burst", s.limits.MessageBurst, "messages a user may post at once after a pause")
+	fl.IntVar(&s.limits.FailedLoginsPerName, "failed-logins-per-name", s.limits.FailedLoginsPerName, "wrong passwords a username may have per 15 minutes; 0: no limit")
+	fl.IntVar(&s.limits.FailedLoginsPerIP, "failed-logins-per-ip", s.limits.FailedLoginsPerIP, "wrong passwords a client address (IPv6: its /64) may have per 15 minutes; 0: no limit")
+	fl.IntVar(&s.limits.RegistrationsPerIP, "registrations-per-ip", s.limits.RegistrationsPerIP, "accounts a client address may register per hour; 0: no limit")
+	fl.IntVar(&s.limits.RoomsPerUser, "rooms-per-hour", s.limits.RoomsPerUser, "rooms a user may create (join first) per hour; 0: no limit")
+	fl.IntVar(&s.limits.StreamsPerUser, "max-streams-per-user", s.limits.StreamsPerUser, "streams a user may hold open on one instance; 0: no limit")
 
 	var problems []string
 	fl.VisitAll(func(f *flag.Flag) {
@@ -124,7 +181,7 @@ func (s *settings) check() []string {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"--heartbeat", s.heartbeat}, {"--write-timeout", s.writeTimeout}, {"--shutdown-timeout", s.shutdownTimeout}} {
+	}{{"--heartbeat", s.heartbeat}, {"--write-timeout", s.writeTimeout}, {"--shutdown-timeout", s.shutdownTimeout}, {"--session-ttl", s.sessionTTL}} {
 		if d.v <= 0 {
 			bad("%s must be positive", d.name)
 		}
@@ -145,6 +202,30 @@ func (s *settings) check() []string {
 	}
 	if s.writeGap < 0 {
 		bad("--write-gap must not be negative")
+	}
+	if s.idleTimeout < 0 {
+		bad("--idle-timeout must not be negative")
+	}
+	if s.bodyTimeout < 0 {
+		bad("--body-timeout must not be negative")
+	}
+	if s.maxConnsPerIP < 0 {
+		bad("--max-conns-per-ip must not be negative")
+	}
+	if (s.tlsCert == "") != (s.tlsKey == "") {
+		bad("--tls-cert and --tls-key go together")
+	} else if s.tlsCert != "" {
+		if err := app.CheckTLS(s.tlsCert, s.tlsKey); err != nil {
+			bad("--tls-cert/--tls-key: %v", err)
+		}
+	}
+	if s.pprof != "" {
+		if err := app.CheckLoopback(s.pprof); err != nil {
+			bad("--pprof: %v", err)
+		}
+	}
+	if err := s.limits.Validate(); err != nil {
+		bad("%v", err)
 	}
 	return problems
 }

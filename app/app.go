@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/ssechat/ssechat/broker"
 	"github.com/ssechat/ssechat/cluster"
 	"github.com/ssechat/ssechat/handlers"
+	"github.com/ssechat/ssechat/metrics"
 	"github.com/ssechat/ssechat/store/postgres"
 	"github.com/ssechat/ssechat/store/sqlite"
 )
@@ -40,6 +40,23 @@ type Config struct {
 	Retention    time.Duration // prune events older than this; 0 keeps them forever
 	Static       fs.FS
 	Log          *slog.Logger
+	// SessionTTL is how long a session lives after its last recorded use
+	// (0: auth.DefaultSessionTTL, 720h); expired ones are pruned.
+	SessionTTL time.Duration
+	// Clock times sessions; nil is time.Now (tests move it).
+	Clock func() time.Time
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request (0: DefaultIdleTimeout; negative: never). Streams
+	// are not idle connections (serve.go).
+	IdleTimeout time.Duration
+	// MaxConnsPerIP caps the open connections of one client address (an
+	// IPv6 /64), streams included; 0 is no cap (internal/netguard).
+	MaxConnsPerIP int
+	// TLSCert and TLSKey, PEM files, make Serve speak HTTPS with HTTP/2.
+	TLSCert, TLSKey string
+	// MetricsAddr serves Prometheus metrics at /metrics on a listener
+	// of its own, never the public one; "" serves none (observe.go).
+	MetricsAddr string
 }
 
 // store is everything the service keeps durably.
@@ -56,6 +73,7 @@ type news interface {
 	broker.Cluster
 	auth.Ender
 	Start(ctx context.Context, l cluster.Listener)
+	Ping(ctx context.Context) error
 	Close() error
 }
 
@@ -73,6 +91,11 @@ type App struct {
 	broker     *broker.Broker
 	handler    http.Handler
 	stopPruner func()
+	cfg        Config          // what Serve needs (serve.go)
+	metricsSrv *metrics.Server // nil: no metrics listener
+
+	// closeLimits closes the limits' connection to Redis (limits.go).
+	closeLimits func() error
 }
 
 // IsPostgres reports whether db names a PostgreSQL database rather than a
@@ -92,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	m := observe(&cfg, st, nw)
 	b, err := broker.New(ctx, st, nw, cfg.Log, cfg.Broker)
 	if err != nil {
 		nw.Close()
@@ -99,18 +123,30 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
 	gin.SetMode(gin.ReleaseMode)
-	accounts := auth.New(st, nw, cfg.PasswordCost)
+	accounts := auth.New(st, nw, cfg.PasswordCost, auth.WithSessionTTL(cfg.SessionTTL), auth.WithClock(cfg.Clock))
 	nw.Start(ctx, &listener{broker: b, accounts: accounts, log: cfg.Log})
+	closeLimits := shareLimits(&cfg)
 	a := &App{
 		store:      st,
 		news:       nw,
 		broker:     b,
 		handler:    handlers.New(cfg.Log, accounts, b, st, cfg.Static, cfg.HTTP),
 		stopPruner: func() {},
+		cfg:        cfg,
+
+		closeLimits: closeLimits,
+	}
+	if err := a.serveMetrics(m, cfg); err != nil {
+		a.Close()
+		return nil, err
 	}
 	if cfg.Retention > 0 {
 		a.stopPruner = st.KeepHistory(ctx, cfg.Retention, sqlite.PruneEvery, cfg.Log)
 	}
+	// Expired sessions are refused anyway; pruning deletes them and ends
+	// the streams they still hold.
+	stopHistory, stopSessions := a.stopPruner, accounts.KeepSessions(ctx, auth.PruneEvery, cfg.Log)
+	a.stopPruner = func() { stopSessions(); stopHistory() }
 	return a, nil
 }
 
@@ -169,41 +205,12 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Broker exposes counters for tests and metrics.
 func (a *App) Broker() *broker.Broker { return a.broker }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully within
-// shutdownTimeout: open streams are told to reconnect and closed, in-flight
-// writes are finished and acknowledged, then the database is closed.
-func (a *App) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
-	// No WriteTimeout: it would kill every stream at that age. Streams get
-	// a per-write deadline instead.
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		a.Close()
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	// Streams never go idle, so http.Server.Shutdown alone would wait for
-	// them until the deadline: the broker ends them first, in parallel.
-	streamsDone := make(chan error, 1)
-	go func() { streamsDone <- a.broker.Shutdown(sctx) }()
-	err := srv.Shutdown(sctx)
-	err = errors.Join(err, <-streamsDone)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return errors.Join(err, a.Close())
-}
-
 // Close stops the broker, says goodbye to the cluster (users whose last
 // stream was here go offline everywhere) and closes the database.
 func (a *App) Close() error {
 	a.stopPruner()
 	a.broker.Close()
-	return errors.Join(a.news.Close(), a.store.Close())
+	return errors.Join(a.news.Close(), a.store.Close(), a.metricsSrv.Close(), a.closeLimits())
 }
 
 // listener hands the cluster's news to the broker and the accounts.

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ssechat/ssechat/chat"
 )
@@ -21,9 +21,21 @@ type Store interface {
 	CreateUser(ctx context.Context, name string, passwordHash []byte) error
 	// User matches name case-insensitively and returns its registered spelling.
 	User(ctx context.Context, name string) (canonical string, passwordHash []byte, err error)
-	CreateSession(ctx context.Context, tokenHash []byte, username string) error
-	SessionUser(ctx context.Context, tokenHash []byte) (string, error)
+	// CreateSession stores a session, opened and last used at now.
+	CreateSession(ctx context.Context, tokenHash []byte, username string, now time.Time) error
+	// Session reads a session back, or chat.EUNAUTHORIZED; expiry is
+	// judged here, from its LastUsed.
+	Session(ctx context.Context, tokenHash []byte) (chat.Session, error)
+	// TouchSession records a use at at; it never moves the last use back
+	// nor brings a deleted session back.
+	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, tokenHash []byte) error
+	// DeleteUserSessions deletes every session of user and returns their
+	// token hashes.
+	DeleteUserSessions(ctx context.Context, user string) ([][]byte, error)
+	// PruneSessions deletes at most limit sessions last used before before
+	// and returns their token hashes.
+	PruneSessions(ctx context.Context, before time.Time, limit int) ([][]byte, error)
 }
 
 // Ender tells every instance that a session ended, this one included
@@ -40,24 +52,36 @@ type Service struct {
 	cost  int
 	// epoch counts sessions forgotten: a store read that began before a
 	// logout may not put the session back into the cache after it.
-	epoch atomic.Uint64
-	// sessions caches token hash → user: every request authenticates, and
-	// the cache spares the database that read. Logout evicts. A token
+	// Forgetting and caching a read hold forgetMu (see remember).
+	epoch    atomic.Uint64
+	forgetMu sync.Mutex
+	// sessions caches token hash → *cachedSession: every request
+	// authenticates, and the cache spares the database that read. Logout
+	// evicts; an entry that looks expired is read again. A token
 	// never logged out would stay for the life of the process, so a cache
 	// that reaches maxCached is emptied and refills from the store: one
 	// indexed read per session still in use, and no bookkeeping per hit.
 	sessions  sync.Map
 	cached    atomic.Int64
 	maxCached int64
+	ttl       time.Duration    // a session lives this long after its last recorded use
+	now       func() time.Time // the clock sessions are timed by
+	hashing   chan struct{}    // bcrypt's slots (hashing.go)
 }
 
 // maxCachedSessions bounds the session cache (≈ 200 bytes an entry).
 const maxCachedSessions = 100_000
 
 // New returns a Service hashing passwords with bcrypt at cost; ender
-// spreads logouts to the other instances.
-func New(store Store, ender Ender, cost int) *Service {
-	return &Service{store: store, ender: ender, cost: cost, maxCached: maxCachedSessions}
+// spreads logouts to the other instances. Sessions live DefaultSessionTTL
+// after their last use unless an option says otherwise.
+func New(store Store, ender Ender, cost int, opts ...Option) *Service {
+	s := &Service{store: store, ender: ender, cost: cost, maxCached: maxCachedSessions,
+		ttl: DefaultSessionTTL, now: time.Now, hashing: newHashSlots()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Login checks or registers the account and opens a session; it returns
@@ -74,7 +98,7 @@ func (s *Service) Login(ctx context.Context, name, password string) (token, user
 		return "", "", err
 	}
 	token = uuid.NewString()
-	if err := s.store.CreateSession(ctx, hashToken(token), username); err != nil {
+	if err := s.store.CreateSession(ctx, hashToken(token), username, s.now()); err != nil {
 		return "", "", fmt.Errorf("login %s: %w", username, err)
 	}
 	return token, username, nil
@@ -93,14 +117,18 @@ func (s *Service) checkOrRegister(ctx context.Context, name, password string) (s
 	if err != nil {
 		return "", fmt.Errorf("login %s: %w", name, err)
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+	match, err := s.checkPassword(ctx, hash, password)
+	if err != nil {
+		return "", err
+	}
+	if !match {
 		return "", chat.Errorf(chat.EUNAUTHORIZED, "wrong password for %q", canonical)
 	}
 	return canonical, nil
 }
 
 func (s *Service) register(ctx context.Context, name, password string) (string, error) {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -110,28 +138,40 @@ func (s *Service) register(ctx context.Context, name, password string) (string, 
 	return name, nil
 }
 
-// Authenticate returns the user of a session token, or chat.EUNAUTHORIZED.
-func (s *Service) Authenticate(ctx context.Context, token string) (string, error) {
+// Authenticate returns the user of a session token, or chat.EUNAUTHORIZED
+// for a token that is unknown, logged out or expired. renewed reports
+// that this call recorded a use, which moved the session's expiry (see
+// DefaultSessionTTL): a cookie carrying the token should be set again.
+func (s *Service) Authenticate(ctx context.Context, token string) (user string, renewed bool, err error) {
 	if token == "" {
-		return "", chat.Errorf(chat.EUNAUTHORIZED, "login required")
+		return "", false, chat.Errorf(chat.EUNAUTHORIZED, "login required")
 	}
 	key := hashToken(token)
-	if user, ok := s.sessions.Load(string(key)); ok {
-		return user.(string), nil
+	now := s.now()
+	if v, ok := s.sessions.Load(string(key)); ok {
+		cs := v.(*cachedSession)
+		if !s.expired(cs.lastUsed.Load(), now) {
+			return cs.user, s.touch(ctx, key, cs, now), nil
+		}
+		// Expired as far as this instance knows; another one may have
+		// recorded a use since: ask the store.
+		if s.sessions.CompareAndDelete(string(key), cs) {
+			s.cached.Add(-1)
+		}
 	}
 	epoch := s.epoch.Load()
-	user, err := s.store.SessionUser(ctx, key)
+	sess, err := s.store.Session(ctx, key)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if s.epoch.Load() != epoch {
-		return user, nil // a session was forgotten meanwhile: maybe this one
+	if s.expired(sess.LastUsed.UnixMilli(), now) {
+		return "", false, errExpired()
 	}
-	if _, loaded := s.sessions.LoadOrStore(string(key), user); !loaded && s.cached.Add(1) > s.maxCached {
-		s.sessions.Clear()
-		s.cached.Store(0)
-	}
-	return user, nil
+	cs := &cachedSession{user: sess.User}
+	cs.lastUsed.Store(sess.LastUsed.UnixMilli())
+	renewed = s.touch(ctx, key, cs, now)
+	s.remember(string(key), cs, epoch)
+	return sess.User, renewed, nil
 }
 
 // SessionKey names the session of token without revealing it: the hex
@@ -162,6 +202,8 @@ func (s *Service) Forget(key string) {
 }
 
 func (s *Service) forget(key string) {
+	s.forgetMu.Lock()
+	defer s.forgetMu.Unlock()
 	s.epoch.Add(1)
 	if _, cached := s.sessions.LoadAndDelete(key); cached {
 		s.cached.Add(-1)
@@ -170,21 +212,24 @@ func (s *Service) forget(key string) {
 
 // ForgetAll empties the cache: sessions may have ended unheard of.
 func (s *Service) ForgetAll() {
+	s.forgetMu.Lock()
+	defer s.forgetMu.Unlock()
 	s.epoch.Add(1)
 	s.sessions.Clear()
 	s.cached.Store(0)
 }
 
-// Valid reports whether the session named by key still exists.
+// Valid reports whether the session named by key still exists and has not
+// expired.
 func (s *Service) Valid(ctx context.Context, key string) (bool, error) {
 	raw, err := hex.DecodeString(key)
 	if err != nil {
 		return false, nil
 	}
-	_, err = s.store.SessionUser(ctx, raw)
+	sess, err := s.store.Session(ctx, raw)
 	switch chat.ErrorCode(err) {
 	case "":
-		return true, nil
+		return !s.expired(sess.LastUsed.UnixMilli(), s.now()), nil
 	case chat.EUNAUTHORIZED:
 		return false, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ssechat/ssechat/chat"
 	"github.com/ssechat/ssechat/cluster"
 	"github.com/ssechat/ssechat/store/sqlite"
 )
@@ -17,9 +18,9 @@ type countingStore struct {
 	reads atomic.Int64
 }
 
-func (s *countingStore) SessionUser(ctx context.Context, tokenHash []byte) (string, error) {
+func (s *countingStore) Session(ctx context.Context, tokenHash []byte) (chat.Session, error) {
 	s.reads.Add(1)
-	return s.Store.SessionUser(ctx, tokenHash)
+	return s.Store.Session(ctx, tokenHash)
 }
 
 // The session cache spares the store its reads, stays within its bound,
@@ -45,7 +46,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 	}
 	auth := func(name string, wantReads int64) {
 		t.Helper()
-		user, err := s.Authenticate(ctx, tokens[name])
+		user, _, err := s.Authenticate(ctx, tokens[name])
 		if err != nil || user != name {
 			t.Fatalf("Authenticate(%s's token) = %q, %v", name, user, err)
 		}
@@ -69,7 +70,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 	if n := s.cached.Load(); n != 0 {
 		t.Fatalf("%d sessions cached after alice's logout, want 0", n)
 	}
-	if _, err := s.Authenticate(ctx, tokens["alice"]); err == nil {
+	if _, _, err := s.Authenticate(ctx, tokens["alice"]); err == nil {
 		t.Fatal("alice's token still works after logout")
 	}
 }

@@ -208,7 +208,7 @@ if [ "$PROFILE" = 1 ]; then
 fi
 start_ours() {
 	# shellcheck disable=SC2086
-	"$WORK/ssechat" --addr "127.0.0.1:$OURS_PORT" --db "$WORK/ours.db" --password-cost 4 \
+	"$WORK/ssechat" --addr "127.0.0.1:$OURS_PORT" --db "$WORK/ours.db" --password-cost 4 --limits off \
 		--log-level warn "${PROF_FLAGS[@]}" $EXTRA_OURS_FLAGS >>"$WORK/ours.log" 2>&1 &
 	PID=$!
 	PIDS=("$PID")
@@ -238,7 +238,7 @@ start_cluster() {
 		if [ "$i" = 0 ]; then prof=("${PROF_FLAGS[@]}"); fi
 		# shellcheck disable=SC2086
 		"$WORK/ssechat" --addr "127.0.0.1:$port" --db "$PG_URL/$CLUSTER_DB?sslmode=disable" \
-			--redis "$REDIS_URL" --redis-prefix "$CLUSTER_PREFIX" --password-cost 4 \
+			--redis "$REDIS_URL" --redis-prefix "$CLUSTER_PREFIX" --password-cost 4 --limits off \
 			--log-level warn "${prof[@]}" $EXTRA_OURS_FLAGS >>"$log" 2>&1 &
 		PIDS+=("$!")
 	done

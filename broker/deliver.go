@@ -105,6 +105,7 @@ func (b *Broker) runDeliverer() {
 				plans = nil
 				break
 			}
+			b.stats.countDeliveries(p)
 			waiting = p.queue(waiting)
 			select {
 			case b.freePlans <- p:

@@ -111,6 +111,7 @@ func (b *Broker) setUserOnline(user string, online bool, p *plan, now time.Time)
 		}
 	}
 	p.addUsers(b, b.peers(user))
+	b.stats.countEvent(chat.KindPresence)
 	p.seal(presenceFrame(user, online, b.head, now), b.head, true)
 }
 
@@ -212,6 +213,7 @@ func (b *Broker) sendCounts(now time.Time) {
 	p := b.newPlan()
 	for room := range b.recounts {
 		p.addRoom(b, room)
+		b.stats.countEvent(chat.KindMembers)
 		p.seal(membersFrame(room, len(b.rooms[room]), b.roomOnline[room], b.head, now), b.head, true)
 	}
 	clear(b.recounts)

@@ -139,6 +139,7 @@ func (b *Broker) register(c *conn) error {
 		b.conns[c.user] = make(map[*conn]struct{})
 	}
 	b.conns[c.user][c] = struct{}{}
+	b.stats.streams.Add(1)
 	b.connsChanged(c.user)
 	if len(b.conns[c.user]) == 1 {
 		b.markDirty(c.user)
@@ -154,6 +155,7 @@ func (b *Broker) unregister(c *conn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.conns[c.user], c)
+	b.stats.streams.Add(-1)
 	b.connsChanged(c.user)
 	if len(b.conns[c.user]) == 0 {
 		delete(b.conns, c.user)
@@ -396,6 +398,7 @@ func (c *conn) replay() bool {
 		frames = append(frames, eventFrame(e))
 		position = e.ID
 	}
+	c.broker.stats.replayed.Add(int64(len(backlog)))
 	frames = append(frames, controlFrame("ready", position, "user", c.user))
 	if !c.write(frames) {
 		return false

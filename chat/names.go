@@ -13,6 +13,8 @@ const (
 	MaxPasswordLen = 72   // bcrypt ignores anything longer
 	DefaultLimit   = 50
 	MaxLimit       = 500
+	// DefaultRoomsLimit is the size of a page of GET /api/rooms.
+	DefaultRoomsLimit = 100
 )
 
 // ValidUsername reports whether name is 1–32 of A–Z a–z 0–9 _ -.

@@ -100,8 +100,9 @@ supervise() {
 	local name=$1 port=$2 child status
 	trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM
 	while :; do
+		# nginx on this machine is the proxy whose X-Forwarded-For is believed.
 		"$dir/ssechat" --addr "127.0.0.1:$port" --db "$db" --redis "$redis" \
-			--shutdown-timeout 5s >>"$dir/$name.log" 2>&1 &
+			--trusted-proxies 127.0.0.1 --shutdown-timeout 5s >>"$dir/$name.log" 2>&1 &
 		child=$!
 		echo "$child" >"$dir/$name.pid"
 		status=0

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -19,6 +21,9 @@ func (s *Server) stream(c *gin.Context) {
 	if !resume.Given && !resume.Malformed {
 		resume = parseResume(c.Query("last_event_id"))
 	}
+	if !s.admitStream(c) {
+		return
+	}
 	s.chat.ServeStream(c.Request.Context(), c.Writer, c.Request, currentUser(c), c.GetString(sessionKey), resume)
 }
 
@@ -33,14 +38,37 @@ func parseResume(v string) broker.Resume {
 	return broker.Resume{After: id, Given: true}
 }
 
+// rooms lists the rooms by name a page at a time: up to ?limit= rooms
+// after the ?after= cursor (a room name), and next, the cursor of the
+// following page ("" after the last one).
 func (s *Server) rooms(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"rooms": s.chat.Rooms(c.Request.Context())})
+	after, limit, err := roomPageParams(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	all := s.chat.Rooms(c.Request.Context()) // sorted by name
+	start, found := slices.BinarySearchFunc(all, after, func(r broker.RoomInfo, name string) int {
+		return strings.Compare(r.Room, name)
+	})
+	if found {
+		start++
+	}
+	end := min(start+limit, len(all))
+	next := ""
+	if end < len(all) {
+		next = all[end-1].Room
+	}
+	c.JSON(http.StatusOK, gin.H{"rooms": all[start:end], "next": next})
 }
 
 func (s *Server) join(c *gin.Context) {
 	room, err := roomParam(c)
 	if err != nil {
 		s.fail(c, err, 0)
+		return
+	}
+	if !s.admitRoom(c, room) {
 		return
 	}
 	state, err := s.chat.Join(c.Request.Context(), currentUser(c), room)
@@ -99,7 +127,7 @@ func (s *Server) postRoom(c *gin.Context) {
 			s.fail(c, err, 0)
 			return
 		}
-		event, err = s.sendPrivate(c, user, to, rest)
+		event, err = s.mention(c, user, room, to, rest)
 	} else {
 		event, err = s.chat.PostRoom(c.Request.Context(), user, room, text)
 	}
@@ -108,6 +136,29 @@ func (s *Server) postRoom(c *gin.Context) {
 		return
 	}
 	s.created(c, event)
+}
+
+// mention sends the private part of "@name text" written in room to name,
+// who must be a member of room: a mention never leaves the room it was
+// written in. Anyone else is 404 with nothing sent, the same whether the
+// name is unknown or just not in the room. POST /api/users/{name}/messages
+// reaches anyone.
+func (s *Server) mention(c *gin.Context, from, room, to, text string) (chat.Event, error) {
+	if err := chat.CheckText(text); err != nil {
+		return chat.Event{}, err
+	}
+	ctx := c.Request.Context()
+	canonical, err := s.accounts.Canonical(ctx, to)
+	if err == nil {
+		err = s.chat.CheckMember(ctx, canonical, room)
+	}
+	switch chat.ErrorCode(err) {
+	case "":
+		return s.chat.PostPrivate(ctx, from, canonical, text)
+	case chat.ENOTFOUND, chat.EFORBIDDEN:
+		return chat.Event{}, chat.Errorf(chat.ENOTFOUND, "%q is not a member of room %q: nothing was sent", to, room)
+	}
+	return chat.Event{}, err
 }
 
 func (s *Server) postPrivate(c *gin.Context) {

@@ -8,20 +8,30 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ssechat/ssechat/broker"
 	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/limits"
 )
 
 // Accounts logs users in and out and resolves usernames.
 type Accounts interface {
 	Login(ctx context.Context, name, password string) (token, username string, err error)
-	// Authenticate returns the user of a session token or chat.EUNAUTHORIZED.
-	Authenticate(ctx context.Context, token string) (string, error)
-	// Logout ends the session on every instance.
+	// Authenticate returns the user of a session token or
+	// chat.EUNAUTHORIZED (unknown, logged out or expired). renewed says
+	// that the session's expiry just moved (it slides): a cookie carrying
+	// the token is set again.
+	Authenticate(ctx context.Context, token string) (user string, renewed bool, err error)
+	// Logout ends the session on every instance, its open streams included.
 	Logout(ctx context.Context, token string) error
+	// LogoutAll ends every session of user on every instance, with their
+	// open streams.
+	LogoutAll(ctx context.Context, user string) error
+	// SessionTTL is how long a session lives unused: the cookie's Max-Age.
+	SessionTTL() time.Duration
 	// SessionKey names a token's session without revealing the token.
 	SessionKey(token string) string
 	// Canonical returns a user's registered spelling or chat.ENOTFOUND.
@@ -44,6 +54,7 @@ type Chat interface {
 	// ServeStream serves user's stream; session is the key of the
 	// session that opened it, so that a logout can close it.
 	ServeStream(ctx context.Context, w http.ResponseWriter, r *http.Request, user, session string, resume broker.Resume)
+	Census // what the limits count (limits.go)
 }
 
 // History reads pages of past messages, oldest first.
@@ -59,6 +70,22 @@ type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed (see clientIP).
 	TrustedProxies []netip.Prefix
+	// BodyTimeout is how long a request's body may take to arrive after
+	// its head before the answer is 408 (0: DefaultBodyTimeout; negative:
+	// no limit; edge.go).
+	BodyTimeout time.Duration
+	// Metrics counts requests and rate limits; nil counts nothing. A
+	// rate limit reports a refusal with s.rateLimited (accesslog.go).
+	Metrics Metrics
+	// AccessLog logs one line per request at info level (accesslog.go).
+	AccessLog bool
+	// Ready lists what /readyz checks (health.go).
+	Ready []ReadyCheck
+	// Limits are the abuse limits (limits.go); the zero value limits
+	// nothing. LimitBackend keeps their buckets: nil keeps them in this
+	// process, a limits.Redis shares them between instances.
+	Limits       limits.Config
+	LimitBackend limits.Backend
 }
 
 // Server holds what the handlers need.
@@ -69,14 +96,17 @@ type Server struct {
 	static   fs.FS
 	log      *slog.Logger
 	opts     Options
+	guards   guards
 }
 
 // New returns the router of the whole service: the JSON API under /api and
 // the files of static at /.
 func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs.FS, opts Options) *gin.Engine {
 	s := &Server{accounts: accounts, chat: c, history: history, static: static, log: log, opts: opts}
+	s.guards = newGuards(opts.Limits, opts.LimitBackend)
 	r := gin.New()
-	r.Use(s.recover)
+	s.useEdge(r) // first: headers, body deadline, HEAD (edge.go)
+	r.Use(s.observe, s.recover)
 	r.HandleMethodNotAllowed = true
 	r.NoMethod(func(c *gin.Context) {
 		s.fail(c, chat.Errorf(chat.EINVALID, "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path), http.StatusMethodNotAllowed)
@@ -84,6 +114,8 @@ func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs
 	r.NoRoute(s.serveStatic)
 	r.GET("/", s.serveStatic)
 	r.HEAD("/", s.serveStatic)
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
 
 	r.POST("/api/login", s.sameOrigin, s.requireJSON, s.login)
 	api := r.Group("/api", s.authenticate)
@@ -94,9 +126,9 @@ func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs
 	api.POST("/rooms/:room/join", s.join)
 	api.POST("/rooms/:room/leave", s.leave)
 	api.GET("/rooms/:room/members", s.members)
-	api.POST("/rooms/:room/messages", s.postRoom)
+	api.POST("/rooms/:room/messages", s.limitMessages, s.postRoom)
 	api.GET("/rooms/:room/messages", s.roomHistory)
-	api.POST("/users/:name/messages", s.postPrivate)
+	api.POST("/users/:name/messages", s.limitMessages, s.postPrivate)
 	api.GET("/users/:name/messages", s.privateHistory)
 	api.GET("/conversations", s.conversations)
 	return r

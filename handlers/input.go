@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -14,27 +13,18 @@ import (
 
 const maxBodyBytes = 64 << 10
 
-// decodeJSON reads one JSON object of at most 64 KiB into v.
+// decodeJSON reads one JSON object of at most 64 KiB into v, strictly
+// (see parseJSON): valid UTF-8 and Unicode, no key twice, no unknown field.
 func decodeJSON(c *gin.Context, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("trailing data after the JSON object")
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
 	var tooLarge *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &tooLarge):
 		return chat.Errorf(chat.ETOOLARGE, "request body must be at most %d bytes", maxBodyBytes)
-	case errors.Is(err, io.EOF):
-		return chat.Errorf(chat.EINVALID, "request body must be a JSON object")
-	case errors.As(err, &typeErr):
-		return chat.Errorf(chat.EINVALID, "field %q must be a %s", typeErr.Field, typeErr.Type)
-	default:
-		return chat.Errorf(chat.EINVALID, "malformed JSON: %v", err)
+	case err != nil:
+		return chat.Errorf(chat.EINVALID, "could not read the request body")
 	}
+	return parseJSON(body, v)
 }
 
 // roomParam returns the :room path parameter if it is a valid room name.
@@ -61,6 +51,23 @@ func textBody(c *gin.Context) (string, error) {
 		return "", err
 	}
 	return *body.Text, nil
+}
+
+// roomPageParams reads ?limit= (1-500, default 100) and ?after= (a room
+// name; the page starts after it).
+func roomPageParams(c *gin.Context) (after string, limit int, err error) {
+	limit = chat.DefaultRoomsLimit
+	if v, ok := c.GetQuery("limit"); ok {
+		limit, err = strconv.Atoi(v)
+		if err != nil || limit < 1 || limit > chat.MaxLimit {
+			return "", 0, chat.Errorf(chat.EINVALID, "limit must be an integer from 1 to %d", chat.MaxLimit)
+		}
+	}
+	after = c.Query("after")
+	if after != "" && !chat.ValidRoom(after) {
+		return "", 0, chat.Errorf(chat.EINVALID, "after must be a room name")
+	}
+	return after, limit, nil
 }
 
 // pageParams reads ?limit= (1-500, default 50) and ?before= (an event id).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +32,34 @@ func TestBadInputIsRefusedWithAClearError(t *testing.T) {
 		{"login: username too long", "POST", "/api/login", `{"username":"` + strings.Repeat("a", 33) + `","password":"x"}`, 400},
 		{"login: empty password", "POST", "/api/login", `{"username":"zed","password":""}`, 400},
 		{"login: trailing data", "POST", "/api/login", `{"username":"zed","password":"x"} {}`, 400},
+		{"login: not an object", "POST", "/api/login", `["zed","x"]`, 400},
+		{"login: unknown field", "POST", "/api/login", `{"username":"zed","password":"x","remember":true}`, 400},
+		{"login: password twice", "POST", "/api/login", `{"username":"zed","password":"x","password":"y"}`, 400},
+		{"login: username twice, in another case", "POST", "/api/login", `{"username":"zed","Username":"alice","password":"x"}`, 400},
+		{"login: invalid UTF-8", "POST", "/api/login", "{\"username\":\"zed\",\"password\":\"\xff\xfe\"}", 400},
+		{"login: lone surrogate", "POST", "/api/login", `{"username":"zed","password":"\udc00"}`, 400},
 		{"message: malformed JSON", "POST", "/api/rooms/lobby/messages", `{"text":"hi"`, 400},
 		{"message: text missing", "POST", "/api/rooms/lobby/messages", `{}`, 400},
 		{"message: text not a string", "POST", "/api/rooms/lobby/messages", `{"text":["hi"]}`, 400},
+		{"message: text a number", "POST", "/api/rooms/lobby/messages", `{"text":5}`, 400},
+		{"message: text an object", "POST", "/api/rooms/lobby/messages", `{"text":{"a":1}}`, 400},
+		{"message: invalid UTF-8", "POST", "/api/rooms/lobby/messages", "{\"text\":\"caf\xe9\"}", 400},
+		{"message: overlong UTF-8", "POST", "/api/rooms/lobby/messages", "{\"text\":\"\xc0\xaf\"}", 400},
+		{"message: UTF-8 of a surrogate", "POST", "/api/rooms/lobby/messages", "{\"text\":\"\xed\xa0\x80\"}", 400},
+		{"message: lone high surrogate", "POST", "/api/rooms/lobby/messages", `{"text":"\ud800"}`, 400},
+		{"message: lone low surrogate", "POST", "/api/rooms/lobby/messages", `{"text":"a\uDC00b"}`, 400},
+		{"message: high surrogate, then a letter", "POST", "/api/rooms/lobby/messages", `{"text":"\ud83d\u0041"}`, 400},
+		{"message: surrogates the wrong way round", "POST", "/api/rooms/lobby/messages", `{"text":"\ude00\ud83d"}`, 400},
+		{"message: high surrogate at the end", "POST", "/api/rooms/lobby/messages", `{"text":"hi \ud83d"}`, 400},
+		{"message: text twice", "POST", "/api/rooms/lobby/messages", `{"text":"one","text":"two"}`, 400},
+		{"message: text twice, escaped", "POST", "/api/rooms/lobby/messages", `{"text":"one","t\u0065xt":"two"}`, 400},
+		{"message: text twice, in another case", "POST", "/api/rooms/lobby/messages", `{"text":"one","TEXT":"two"}`, 400},
+		{"message: duplicate key inside", "POST", "/api/rooms/lobby/messages", `{"text":{"a":1,"a":2}}`, 400},
+		{"message: unknown field", "POST", "/api/rooms/lobby/messages", `{"text":"hi","room":"den"}`, 400},
+		{"message: null body", "POST", "/api/rooms/lobby/messages", `null`, 400},
+		{"message: a string body", "POST", "/api/rooms/lobby/messages", `"hi"`, 400},
+		{"message: cut short", "POST", "/api/rooms/lobby/messages", `{"text":"hi",`, 400},
+		{"message: nested too deep", "POST", "/api/rooms/lobby/messages", `{"text":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, 400},
 		{"message: empty text", "POST", "/api/rooms/lobby/messages", `{"text":""}`, 400},
 		{"message: blank text", "POST", "/api/rooms/lobby/messages", `{"text":" \n\t"}`, 400},
 		{"message: 4,001 characters", "POST", "/api/rooms/lobby/messages", `{"text":"` + long + `"}`, 400},
@@ -45,6 +71,8 @@ func TestBadInputIsRefusedWithAClearError(t *testing.T) {
 		{"message: unknown room", "POST", "/api/rooms/nowhere/messages", `{"text":"hi"}`, 404},
 		{"private: bad username", "POST", "/api/users/b%21b/messages", `{"text":"hi"}`, 400},
 		{"private: unknown user", "POST", "/api/users/nobody/messages", `{"text":"hi"}`, 404},
+		{"private: lone surrogate", "POST", "/api/users/bob/messages", `{"text":"\ud800"}`, 400},
+		{"private: unknown field", "POST", "/api/users/bob/messages", `{"text":"hi","to":"carol"}`, 400},
 		{"join: bad room name", "POST", "/api/rooms/a%2Bb/join", ``, 400},
 		{"history: limit 0", "GET", "/api/rooms/lobby/messages?limit=0", ``, 400},
 		{"history: limit 501", "GET", "/api/rooms/lobby/messages?limit=501", ``, 400},
@@ -69,6 +97,9 @@ func TestBadInputIsRefusedWithAClearError(t *testing.T) {
 			if err := json.Unmarshal(raw, &body); err != nil || body.Error == "" {
 				t.Fatalf("body %q is not a JSON error", raw)
 			}
+			if goTypes.MatchString(body.Error) {
+				t.Fatalf("error %q shows Go's types or wording", body.Error)
+			}
 		})
 	}
 	// Nothing above reached the room.
@@ -76,6 +107,73 @@ func TestBadInputIsRefusedWithAClearError(t *testing.T) {
 	alice.MustDo("GET", "/api/rooms/lobby/messages", nil, &page, 200)
 	if len(page.Messages) != 0 {
 		t.Fatalf("refused input was stored: %+v", page.Messages)
+	}
+}
+
+// goTypes matches what encoding/json's own messages show: Go types and
+// struct fields, which mean nothing to a client.
+var goTypes = regexp.MustCompile(`json: |Go (struct|value)|struct ?\{|\*?\bstring\b.*\bof type\b|map\[|\[\]|interface ?\{|handlers\.|\bint64\b|\bfloat64\b`)
+
+// The errors of bad JSON bodies say what is wrong in words, and name the
+// field; the decoder's own messages never get through.
+func TestJSONErrorsSpeakPlainly(t *testing.T) {
+	srv := chattest.Start(t)
+	alice := srv.Login(t, "alice")
+	alice.Join("lobby")
+	for _, tc := range []struct{ path, body, want string }{
+		{"/api/login", `{"username":5,"password":"x"}`, `field "username" must be a string`},
+		{"/api/login", `{"username":"zed","password":true}`, `field "password" must be a string`},
+		{"/api/rooms/lobby/messages", `{"text":["hi"]}`, `field "text" must be a string`},
+		{"/api/rooms/lobby/messages", `{"text":{}}`, `field "text" must be a string`},
+		{"/api/rooms/lobby/messages", `{"text":"hi","extra":1}`, `unknown field "extra"`},
+		{"/api/rooms/lobby/messages", `{"text":"a","Text":"b"}`, `duplicate key "Text"`},
+		{"/api/rooms/lobby/messages", `{"text":"\ud800"}`, `request body must be valid Unicode: \ud800 is half of a UTF-16 surrogate pair, not a character`},
+		{"/api/rooms/lobby/messages", "{\"text\":\"\xff\"}", `request body must be valid UTF-8`},
+		{"/api/rooms/lobby/messages", `[]`, `request body must be a JSON object`},
+		{"/api/rooms/lobby/messages", ``, `request body must be a JSON object`},
+		{"/api/rooms/lobby/messages", `{"text":"hi"} x`, `trailing data after the JSON object`},
+		{"/api/rooms/lobby/messages", `{"text":"hi"`, `malformed JSON: the body ends in the middle of a value`},
+		{"/api/rooms/lobby/messages", `{"text" "hi"}`, `malformed JSON at byte 8: expected ':' after the key`},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		resp := alice.Raw(req)
+		var e struct{ Error string }
+		err := json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || err != nil || e.Error != tc.want {
+			t.Errorf("%s %q: %d %q, want 400 %q", tc.path, tc.body, resp.StatusCode, e.Error, tc.want)
+		}
+	}
+}
+
+// What the strict checks must not refuse: surrogate pairs, escaped
+// backslashes that only look like escapes, U+FFFD itself, and keys that
+// differ.
+func TestStrictJSONStillTakesGoodBodies(t *testing.T) {
+	srv := chattest.Start(t)
+	alice := srv.Login(t, "alice")
+	alice.Join("lobby")
+	for _, tc := range []struct{ body, want string }{
+		{`{"text":"\ud83d\ude00 pair"}`, "😀 pair"},
+		{`{"text":"\uD83D\uDE00 upper case"}`, "😀 upper case"},
+		{`{"text":"\\ud800 is text"}`, `\ud800 is text`},
+		{`{"text":"\\\ud83d\ude00"}`, `\😀`},
+		{`{"text":"\ufffd and �"}`, "� and �"},
+		{`{"text":"caf\u00e9 café"}`, "café café"},
+		{` {"text" : "spaced"} ` + "\n", "spaced"},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/rooms/lobby/messages", strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		resp := alice.Raw(req)
+		var e chattest.Event
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(raw, &e); resp.StatusCode != 201 || err != nil || e.Text != tc.want {
+			t.Errorf("%q: %d %s; want 201 with text %q", tc.body, resp.StatusCode, raw, tc.want)
+		}
 	}
 }
 

@@ -286,7 +286,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	s.do(call{method: "POST", path: "/api/users/alice/messages", token: bob, body: `{"text":"ok"}`, wantStatus: 201})
 
 	for _, path := range []string{
-		"/api/me", "/api/rooms", "/api/conversations",
+		"/api/me", "/api/rooms", "/api/rooms?limit=1", "/api/rooms?limit=1&after=lobby", "/api/conversations",
 		"/api/rooms/lobby/members",
 		"/api/rooms/lobby/messages", "/api/rooms/lobby/messages?limit=1&before=" + sent.ID,
 		"/api/users/bob/messages", "/api/users/carol/messages?limit=500",
@@ -310,6 +310,11 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	s.do(call{method: "GET", path: "/api/rooms/nowhere/members", token: alice, wantStatus: 404})
 	s.do(call{method: "POST", path: "/api/users/nobody/messages", token: alice, body: `{"text":"hi"}`, wantStatus: 404})
 	s.do(call{method: "POST", path: "/api/rooms/lobby/messages", token: alice, body: `{"text":"@nobody hi"}`, wantStatus: 404})
+	s.do(call{method: "POST", path: "/api/rooms/lobby/messages", token: alice, body: `{"text":"@carol not in the room"}`, wantStatus: 404})
+	s.do(call{method: "POST", path: "/api/rooms/lobby/messages", token: alice, body: `{"text":"hi","extra":1}`, wantStatus: 400, badRequest: true})
+	s.do(call{method: "GET", path: "/api/rooms?limit=0", token: alice, wantStatus: 400, badRequest: true})
+	s.do(call{method: "POST", path: "/api/logout?all=maybe", token: alice, wantStatus: 400, badRequest: true})
+	s.do(call{method: "POST", path: "/api/logout?all=1", token: s.login("dave"), wantStatus: 204})
 	big := `{"text":"` + strings.Repeat("a", 70_000) + `"}`
 	s.do(call{method: "POST", path: "/api/rooms/lobby/messages", token: alice, body: big, wantStatus: 413, badRequest: true})
 	s.do(call{method: "POST", path: "/api/rooms/lobby/leave", cookie: alice, wantStatus: 415, badRequest: true})

@@ -14,7 +14,6 @@ import (
 
 const (
 	sessionCookie = "session"
-	sessionMaxAge = 30 * 24 * time.Hour
 	userKey       = "user"
 	sessionKey    = "session"
 )
@@ -31,10 +30,14 @@ func (s *Server) authenticate(c *gin.Context) {
 			token, fromCookie = ck.Value, true
 		}
 	}
-	user, err := s.accounts.Authenticate(c.Request.Context(), token)
+	user, renewed, err := s.accounts.Authenticate(c.Request.Context(), token)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
+	}
+	if renewed && fromCookie {
+		// The session's expiry slid forward: so does the cookie's.
+		setSessionCookie(c, token, s.accounts.SessionTTL())
 	}
 	if fromCookie && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
 		if !isJSON(c.Request.Header.Get("Content-Type")) {
@@ -104,7 +107,7 @@ func setSessionCookie(c *gin.Context, token string, maxAge time.Duration) {
 		Path:     "/",
 		MaxAge:   int(maxAge.Seconds()),
 		HttpOnly: true,
-		Secure:   c.Request.TLS != nil,
+		Secure:   c.GetBool(httpsKey), // over TLS, here or at a trusted proxy (edge.go)
 		SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -118,23 +121,45 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, err, 0)
 		return
 	}
+	attempt, ok := s.admitLogin(c, body.Username)
+	if !ok {
+		return
+	}
 	token, username, err := s.accounts.Login(c.Request.Context(), body.Username, body.Password)
+	s.loginDone(c, attempt, err)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}
-	setSessionCookie(c, token, sessionMaxAge)
+	setSessionCookie(c, token, s.accounts.SessionTTL())
 	c.JSON(http.StatusOK, gin.H{"token": token, "username": username})
 }
 
+// logout ends the caller's session, or with ?all=1 every session of the
+// user (every device, every instance); the streams they opened end too.
 func (s *Server) logout(c *gin.Context) {
+	all := false
+	switch c.Query("all") {
+	case "", "0", "false":
+	case "1", "true":
+		all = true
+	default:
+		s.fail(c, chat.Errorf(chat.EINVALID, "all must be 1 or 0"), 0)
+		return
+	}
 	token := bearerToken(c.Request)
 	if token == "" {
 		if ck, err := c.Request.Cookie(sessionCookie); err == nil {
 			token = ck.Value
 		}
 	}
-	if err := s.accounts.Logout(c.Request.Context(), token); err != nil {
+	var err error
+	if all {
+		err = s.accounts.LogoutAll(c.Request.Context(), currentUser(c))
+	} else {
+		err = s.accounts.Logout(c.Request.Context(), token)
+	}
+	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}

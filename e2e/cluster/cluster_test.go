@@ -51,6 +51,7 @@ func startClusterOn(t testing.TB, db, redisURL string, extraFlags ...string) *cl
 		"--password-cost", "4",
 		"--replay-limit", "100000",
 		"--shutdown-timeout", "3s",
+		"--limits", "off", // the concurrent posters post as fast as they can
 	}
 	flags = append(flags, extraFlags...)
 	in := startInstances(t, flags, "A", "B")

@@ -179,7 +179,7 @@ func TestDomainErrors(t *testing.T) {
 		want chat.Code
 	}{
 		{"taken name", s.CreateUser(ctx, "bOB", []byte("h")), chat.ECONFLICT},
-		{"unknown session", func() error { _, err := s.SessionUser(ctx, []byte("nope")); return err }(), chat.EUNAUTHORIZED},
+		{"unknown session", func() error { _, err := s.Session(ctx, []byte("nope")); return err }(), chat.EUNAUTHORIZED},
 		{"unknown user", func() error { _, _, err := s.User(ctx, "carol"); return err }(), chat.ENOTFOUND},
 	} {
 		if got := chat.ErrorCode(tc.err); got != tc.want {

@@ -20,7 +20,7 @@ func TestOutage(t *testing.T) {
 	s := openURL(t, url)
 	ctx := context.Background()
 	token := []byte("token hash")
-	if err := s.CreateSession(ctx, token, "alice"); err != nil {
+	if err := s.CreateSession(ctx, token, "alice", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	messages := func(n int) func(int64, []chat.Event) ([]chat.Event, error) {
@@ -64,7 +64,7 @@ func TestOutage(t *testing.T) {
 		return err
 	})
 	wantUnavailable("session lookup", func(ctx context.Context) error {
-		_, err := s.SessionUser(ctx, token)
+		_, err := s.Session(ctx, token)
 		return err
 	})
 
@@ -85,8 +85,8 @@ func TestOutage(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if user, err := s.SessionUser(ctx, token); err != nil || user != "alice" {
-		t.Fatalf("session after the outage: %q, %v", user, err)
+	if sess, err := s.Session(ctx, token); err != nil || sess.User != "alice" {
+		t.Fatalf("session after the outage: %+v, %v", sess, err)
 	}
 	tail, err := s.Tail(ctx, 0, 100)
 	if err != nil {

@@ -207,30 +207,3 @@ func (s *Store) User(ctx context.Context, name string) (canonical string, passwo
 	}
 	return canonical, passwordHash, nil
 }
-
-// CreateSession stores a session for username under the token's hash.
-func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, username string) error {
-	_, err := s.pool.Exec(ctx,
-		`INSERT INTO sessions (token_hash, username, created_ms) VALUES ($1, $2, $3)`,
-		tokenHash, username, nowMS())
-	return wrap("create session", err)
-}
-
-// SessionUser returns the user of a session, or chat.EUNAUTHORIZED.
-func (s *Store) SessionUser(ctx context.Context, tokenHash []byte) (string, error) {
-	var user string
-	err := s.pool.QueryRow(ctx, `SELECT username FROM sessions WHERE token_hash = $1`, tokenHash).Scan(&user)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", chat.Errorf(chat.EUNAUTHORIZED, "invalid or expired session")
-	}
-	if err != nil {
-		return "", wrap("get session", err)
-	}
-	return user, nil
-}
-
-// DeleteSession ends a session; deleting an unknown one is not an error.
-func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
-	return wrap("delete session", err)
-}

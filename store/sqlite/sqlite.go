@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -41,9 +42,10 @@ CREATE TABLE IF NOT EXISTS users (
 	created_ms    INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (
-	token_hash BLOB PRIMARY KEY,
-	username   TEXT NOT NULL,
-	created_ms INTEGER NOT NULL
+	token_hash   BLOB PRIMARY KEY,
+	username     TEXT NOT NULL,
+	created_ms   INTEGER NOT NULL,
+	last_used_ms INTEGER NOT NULL -- older files get it from migrateSessions
 );
 CREATE TABLE IF NOT EXISTS events (
 	id        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,6 +87,9 @@ CREATE TABLE IF NOT EXISTS meta (
 
 // Open opens (creating if needed) the SQLite file at path.
 func Open(ctx context.Context, path string) (*Store, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
@@ -101,6 +106,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
 	}
+	if err := migrateSessions(ctx, write); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
 	read, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		write.Close()
@@ -116,6 +125,24 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{write: write, read: read, insertEvent: insert}
 	s.execs = newExecBatcher(s)
 	return s, nil
+}
+
+// createPrivate creates the database file, if missing, readable and
+// writable by its owner alone: it holds password hashes, session hashes
+// and every private message. SQLite gives the -wal and -shm files the
+// database file's mode. An existing file keeps its mode.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // Close closes the database; a WAL checkpoint happens on the last close.
@@ -159,36 +186,4 @@ func (s *Store) User(ctx context.Context, name string) (canonical string, passwo
 		return "", nil, fmt.Errorf("get user: %w", err)
 	}
 	return canonical, passwordHash, nil
-}
-
-// CreateSession stores a session for username under the token's hash.
-func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, username string) error {
-	err := s.execs.exec(ctx,
-		`INSERT INTO sessions (token_hash, username, created_ms) VALUES (?, ?, ?)`,
-		tokenHash, username, nowMS())
-	if err != nil {
-		return fmt.Errorf("create session: %w", err)
-	}
-	return nil
-}
-
-// SessionUser returns the user of a session, or chat.EUNAUTHORIZED.
-func (s *Store) SessionUser(ctx context.Context, tokenHash []byte) (string, error) {
-	var user string
-	err := s.read.QueryRowContext(ctx, `SELECT username FROM sessions WHERE token_hash = ?`, tokenHash).Scan(&user)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", chat.Errorf(chat.EUNAUTHORIZED, "invalid or expired session")
-	}
-	if err != nil {
-		return "", fmt.Errorf("get session: %w", err)
-	}
-	return user, nil
-}
-
-// DeleteSession ends a session; deleting an unknown one is not an error.
-func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	if err := s.execs.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
-		return fmt.Errorf("delete session: %w", err)
-	}
-	return nil
 }

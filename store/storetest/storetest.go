@@ -18,9 +18,13 @@ import (
 type Store interface {
 	CreateUser(ctx context.Context, name string, passwordHash []byte) error
 	User(ctx context.Context, name string) (canonical string, passwordHash []byte, err error)
-	CreateSession(ctx context.Context, tokenHash []byte, username string) error
-	SessionUser(ctx context.Context, tokenHash []byte) (string, error)
+	// Sessions: see sessions.go for the contract.
+	CreateSession(ctx context.Context, tokenHash []byte, username string, now time.Time) error
+	Session(ctx context.Context, tokenHash []byte) (chat.Session, error)
+	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, tokenHash []byte) error
+	DeleteUserSessions(ctx context.Context, user string) ([][]byte, error)
+	PruneSessions(ctx context.Context, before time.Time, limit int) ([][]byte, error)
 	Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error)
 	Head(ctx context.Context) (int64, error)
 	Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error)
@@ -45,6 +49,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}{
 		{"Accounts", testAccounts},
 		{"Sessions", testSessions},
+		{"TouchSessionOnlyMovesForward", testTouchSession},
+		{"DeleteUserSessionsEndsTheirsOnly", testDeleteUserSessions},
+		{"PruneSessionsDeletesUnusedInBatches", testPruneSessions},
 		{"AppendOrdersAndTracksMembership", testAppend},
 		{"EventsAfterFollowsMembershipPeriods", testEventsAfterPeriods},
 		{"EventsAfterPrivate", testEventsAfterPrivate},
@@ -113,22 +120,6 @@ func testAccounts(t *testing.T, s Store) {
 	}
 	if _, _, err := s.User(ctx, "bob"); chat.ErrorCode(err) != chat.ENOTFOUND {
 		t.Fatalf("User(bob) error %v, want not found", err)
-	}
-}
-
-func testSessions(t *testing.T, s Store) {
-	ctx := context.Background()
-	if err := s.CreateSession(ctx, []byte("h1"), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if user, err := s.SessionUser(ctx, []byte("h1")); err != nil || user != "alice" {
-		t.Fatalf("SessionUser = %q, %v", user, err)
-	}
-	if err := s.DeleteSession(ctx, []byte("h1")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SessionUser(ctx, []byte("h1")); chat.ErrorCode(err) != chat.EUNAUTHORIZED {
-		t.Fatalf("deleted session: %v, want unauthorized", err)
 	}
 }
 
