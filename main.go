@@ -63,7 +63,10 @@ func serve(s *settings, stderr io.Writer) error {
 	if s.limits.Off {
 		maxConns = 0
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
+	log, err := app.NewLogger(stderr, s.logFormat, s.logLevel)
+	if err != nil {
+		return err
+	}
 	// go-redis prints every failed dial, several a second while Redis is
 	// down; the cluster logs the outage and the recovery itself.
 	redis.SetLogger(redisLogger{log})
@@ -81,6 +84,7 @@ func serve(s *settings, stderr io.Writer) error {
 		PasswordCost:  s.passwordCost,
 		Retention:     s.retention,
 		SessionTTL:    s.sessionTTL,
+		MetricsAddr:   s.metricsAddr,
 		IdleTimeout:   idle,
 		MaxConnsPerIP: maxConns,
 		TLSCert:       s.tlsCert,
@@ -89,6 +93,7 @@ func serve(s *settings, stderr io.Writer) error {
 			TrustedProxies: s.trustedProxies,
 			BodyTimeout:    body,
 			Limits:         s.limits,
+			AccessLog:      s.accessLog,
 		},
 		Static: static,
 		Log:    log,

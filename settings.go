@@ -37,6 +37,8 @@ type settings struct {
 	trustedProxies               []netip.Prefix
 	limits                       limits.Config
 	sessionTTL                   time.Duration
+	metricsAddr, logFormat       string
+	accessLog                    bool
 }
 
 // about is the first line of --help.
@@ -78,6 +80,9 @@ func parseSettings(args []string, getenv func(string) string, stdout, stderr io.
 	fl.DurationVar(&s.retention, "history-retention", 0, "prune events older than this (e.g. 720h); 0 keeps history forever")
 	fl.StringVar(&s.pprof, "pprof", "", "serve net/http/pprof on this loopback address; off when empty")
 	fl.TextVar(&s.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	fl.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
+	fl.BoolVar(&s.accessLog, "access-log", false, "log one line per HTTP request at info level: method, route, status, duration, client IP, bytes (never headers, queries or bodies)")
+	fl.StringVar(&s.metricsAddr, "metrics-addr", "127.0.0.1:9090", "serve Prometheus metrics at /metrics on this address, a listener of its own (keep it private); off when empty")
 	fl.DurationVar(&s.idleTimeout, "idle-timeout", app.DefaultIdleTimeout, "a keep-alive connection waiting this long for its next request is closed; keep it above a proxy's upstream keepalive (nginx: 60s); 0 never closes it; streams are not affected")
 	fl.DurationVar(&s.bodyTimeout, "body-timeout", handlers.DefaultBodyTimeout, "a request body must arrive within this of the request's head, else 408 and the connection closes; 0 turns it off")
 	fl.IntVar(&s.maxConnsPerIP, "max-conns-per-ip", 256, "most open connections (streams included) of one client address (an IPv6 /64); more are closed at once; trusted proxies are exempt; 0 is no cap (--limits off too)")
@@ -223,6 +228,9 @@ func (s *settings) check() []string {
 		if err := app.CheckLoopback(s.pprof); err != nil {
 			bad("--pprof: %v", err)
 		}
+	}
+	if s.logFormat != "text" && s.logFormat != "json" {
+		bad(`--log-format must be "text" or "json"`)
 	}
 	if err := s.limits.Validate(); err != nil {
 		bad("%v", err)

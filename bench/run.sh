@@ -34,6 +34,7 @@ RATES="20,50,80,110,150,200,300,400,500,650"
 OURS_PORT=18090
 SIO_PORT=18091
 CLUSTER_PORTS=(18093 18094)
+CLUSTER_GOMAXPROCS=${CLUSTER_GOMAXPROCS:-$(($(nproc) / ${#CLUSTER_PORTS[@]} > 0 ? $(nproc) / ${#CLUSTER_PORTS[@]} : 1))}
 CLUSTER_WORKLOADS=",fanout5k,write,"
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -208,7 +209,7 @@ if [ "$PROFILE" = 1 ]; then
 fi
 start_ours() {
 	# shellcheck disable=SC2086
-	"$WORK/ssechat" --addr "127.0.0.1:$OURS_PORT" --db "$WORK/ours.db" --password-cost 4 --limits off \
+	"$WORK/ssechat" --addr "127.0.0.1:$OURS_PORT" --db "$WORK/ours.db" --password-cost 4 --limits off --metrics-addr "" \
 		--log-level warn "${PROF_FLAGS[@]}" $EXTRA_OURS_FLAGS >>"$WORK/ours.log" 2>&1 &
 	PID=$!
 	PIDS=("$PID")
@@ -237,8 +238,12 @@ start_cluster() {
 		prof=()
 		if [ "$i" = 0 ]; then prof=("${PROF_FLAGS[@]}"); fi
 		# shellcheck disable=SC2086
-		"$WORK/ssechat" --addr "127.0.0.1:$port" --db "$PG_URL/$CLUSTER_DB?sslmode=disable" \
-			--redis "$REDIS_URL" --redis-prefix "$CLUSTER_PREFIX" --password-cost 4 --limits off \
+		# Each instance gets its share of the cores, as it would on a machine
+		# of its own: GOMAXPROCS, and with it the default --write-rate, is
+		# per process, and two processes each pacing writes for the whole
+		# machine make twice the writes a single node makes.
+		GOMAXPROCS=$CLUSTER_GOMAXPROCS "$WORK/ssechat" --addr "127.0.0.1:$port" --db "$PG_URL/$CLUSTER_DB?sslmode=disable" \
+			--redis "$REDIS_URL" --redis-prefix "$CLUSTER_PREFIX" --password-cost 4 --limits off --metrics-addr "" \
 			--log-level warn "${prof[@]}" $EXTRA_OURS_FLAGS >>"$log" 2>&1 &
 		PIDS+=("$!")
 	done

@@ -102,7 +102,7 @@ supervise() {
 	while :; do
 		# nginx on this machine is the proxy whose X-Forwarded-For is believed.
 		"$dir/ssechat" --addr "127.0.0.1:$port" --db "$db" --redis "$redis" \
-			--trusted-proxies 127.0.0.1 --shutdown-timeout 5s >>"$dir/$name.log" 2>&1 &
+			--trusted-proxies 127.0.0.1 --metrics-addr "127.0.0.1:$((port + 1000))" --shutdown-timeout 5s >>"$dir/$name.log" 2>&1 &
 		child=$!
 		echo "$child" >"$dir/$name.pid"
 		status=0

@@ -82,7 +82,7 @@ func (s *chatServer) url() string { return "http://" + s.addr }
 // start runs the binary and returns once it answers HTTP.
 func (s *chatServer) start() {
 	s.t.Helper()
-	args := append([]string{"--addr", s.addr, "--db", s.db, "--password-cost", "4", "--limits", "off"}, s.args...)
+	args := append([]string{"--addr", s.addr, "--db", s.db, "--password-cost", "4", "--limits", "off", "--metrics-addr", ""}, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout = s.out
 	cmd.Stderr = s.out

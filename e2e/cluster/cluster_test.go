@@ -52,6 +52,7 @@ func startClusterOn(t testing.TB, db, redisURL string, extraFlags ...string) *cl
 		"--replay-limit", "100000",
 		"--shutdown-timeout", "3s",
 		"--limits", "off", // the concurrent posters post as fast as they can
+		"--metrics-addr", "",
 	}
 	flags = append(flags, extraFlags...)
 	in := startInstances(t, flags, "A", "B")

@@ -301,7 +301,7 @@ func TestNginxConfig(t *testing.T) {
 func TestNginxInFrontOfAnInstance(t *testing.T) {
 	needNginx(t)
 	in := startInstances(t, []string{"--db", filepath.Join(t.TempDir(), "chat.db"), "--password-cost", "4",
-		"--heartbeat", "100ms", "--shutdown-timeout", "3s", "--limits", "off"}, "A")[0]
+		"--heartbeat", "100ms", "--shutdown-timeout", "3s", "--limits", "off", "--metrics-addr", ""}, "A")[0]
 	lb := startNginx(t, in.Addr)
 	srv := lb.server()
 	alice, bob := user(t, srv, "alice", "lobby"), user(t, srv, "bob", "lobby")

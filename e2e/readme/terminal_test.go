@@ -41,7 +41,7 @@ var servingLine = regexp.MustCompile(`msg=serving addr=(\S+)`)
 func startServer(t testing.TB, dir string) string {
 	t.Helper()
 	bin := serverBinary(t)
-	srv := startTerm(t, "ssechat", dir, fmt.Sprintf("exec %s --addr 127.0.0.1:0 --db %s --password-cost 4 2>&1",
+	srv := startTerm(t, "ssechat", dir, fmt.Sprintf("exec %s --addr 127.0.0.1:0 --db %s --password-cost 4 --metrics-addr '' 2>&1",
 		shellQuote(bin), shellQuote(filepath.Join(dir, "chat.db"))))
 	var addr string
 	srv.waitStdout(stepTimeout, "msg=serving line", func(out string) bool {

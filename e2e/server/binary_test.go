@@ -48,7 +48,7 @@ var servingLine = regexp.MustCompile(`msg=serving addr=(\S+)`)
 func startServer(t *testing.T, bin, db string, args ...string) *proc {
 	t.Helper()
 	// --limits off: the crash tests post and register as fast as they can.
-	args = append([]string{"--addr", "127.0.0.1:0", "--db", db, "--password-cost", "4", "--limits", "off"}, args...)
+	args = append([]string{"--addr", "127.0.0.1:0", "--db", db, "--password-cost", "4", "--limits", "off", "--metrics-addr", ""}, args...)
 	p := &proc{t: t, cmd: exec.Command(bin, args...), exited: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
