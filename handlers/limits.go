@@ -120,10 +120,17 @@ func (s *Server) admitRoom(c *gin.Context, room string) bool {
 }
 
 // loginAttempt is a login the limits let through. It holds a token of the
-// failed-login buckets of its name and address until it ends: a flood of
-// parallel guesses gets no more tries than the budget, since each is
-// counted before its password is checked. done gives them back unless the
+// failed-login bucket of its name until it ends: a flood of parallel
+// guesses at one account gets no more tries than the budget, since each is
+// counted before its password is checked. done gives it back unless the
 // password was wrong.
+//
+// The address's bucket is only looked at before, and charged after a wrong
+// password: holding its tokens too would refuse a burst of right
+// passwords from one address — a company behind one NAT logging in at
+// nine, or a load test — as "failed logins". Parallel guesses from one
+// address can then overshoot its budget by as many as are in flight at
+// once, which the bcrypt bound (auth) keeps small.
 type loginAttempt struct {
 	s            *Server
 	name, ip     string
@@ -150,6 +157,7 @@ func (s *Server) admitLogin(c *gin.Context, name string) (a loginAttempt, ok boo
 			s.tooMany(c, "login-ip", wait, fmt.Sprintf("too many failed logins from your address: at most %d per %s", g.ipRule.Burst, window(limits.LoginWindow)))
 			return a, false
 		}
+		l.Refund(ctx, a.ip) // looked at, not held: see loginAttempt
 		a.byIP = true
 	}
 	if l := g.failedByName; l != nil {
@@ -178,13 +186,13 @@ func (s *Server) admitLogin(c *gin.Context, name string) (a loginAttempt, ok boo
 // done ends the attempt with the login's error: the tokens it holds are
 // given back unless the password was wrong.
 func (a loginAttempt) done(ctx context.Context, err error) {
-	if chat.ErrorCode(err) == chat.EUNAUTHORIZED {
-		return
-	}
-	// The refund must happen even if the client has gone.
+	// The charge and the refund must happen even if the client has gone.
 	ctx = context.WithoutCancel(ctx)
-	if a.byIP {
-		a.s.guards.failedByIP.Refund(ctx, a.ip)
+	if chat.ErrorCode(err) == chat.EUNAUTHORIZED {
+		if a.byIP {
+			a.s.guards.failedByIP.Allow(ctx, a.ip) // charge the wrong password
+		}
+		return
 	}
 	if a.byName {
 		a.s.guards.failedByName.Refund(ctx, a.name)

@@ -245,10 +245,10 @@ func TestFailedLoginsPerIP(t *testing.T) {
 	want(t, "the guesser after Retry-After", login(t, srv, "alice", "pw-alice", guesser), 200)
 }
 
-// A flood of parallel guesses gets no more tries than the budget: each is
-// counted before its password is checked.
+// A flood of parallel guesses at one account gets no more tries than the
+// name's budget: each is counted before its password is checked.
 func TestParallelGuessesAreCountedUpFront(t *testing.T) {
-	srv, _ := startLimited(t, limits.Config{FailedLoginsPerIP: 5})
+	srv, _ := startLimited(t, limits.Config{FailedLoginsPerName: 5})
 	srv.Login(t, "alice")
 	var mu sync.Mutex
 	statuses := map[int]int{}
@@ -264,6 +264,33 @@ func TestParallelGuessesAreCountedUpFront(t *testing.T) {
 	wg.Wait()
 	if statuses[401] != 5 || statuses[429] != 35 {
 		t.Errorf("40 parallel guesses answered %v, want 5 × 401 and 35 × 429", statuses)
+	}
+}
+
+// Many right passwords at once from one address (a company behind one
+// NAT at nine in the morning) are not "failed logins": the address's
+// budget is charged by wrong passwords only.
+func TestParallelLoginsFromOneAddress(t *testing.T) {
+	srv, _ := startLimited(t, limits.Config{FailedLoginsPerIP: 3})
+	var names []string
+	for i := range 30 {
+		names = append(names, fmt.Sprintf("worker%d", i))
+		srv.Login(t, names[i])
+	}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			a := login(t, srv, name, "pw-"+name, "198.51.100.1")
+			mu.Lock()
+			statuses[a.status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if statuses[200] != len(names) {
+		t.Errorf("%d parallel right passwords from one address answered %v, want all 200", len(names), statuses)
 	}
 }
 
