@@ -430,6 +430,27 @@ func (b *Broker) apply(e chat.Event, p *plan) {
 	}
 	b.stats.countEvent(e.Kind)
 	p.seal(eventFrame(e), e.ID, false)
+	if e.Kind == chat.KindJoin && !b.isLarge(e.Room) {
+		b.planJoinPresence(e, p)
+	}
+}
+
+// planJoinPresence tells a small room that its new member is online, and
+// the new member who in the room is: presence notices reach only those
+// who share a room, so neither side had heard the other's. It also mends
+// an order the cluster allows: a user's online notice can reach an
+// instance before their join does. The caller holds b.mu.
+func (b *Broker) planJoinPresence(e chat.Event, p *plan) {
+	if b.online[e.User] {
+		p.addRoom(b, e.Room)
+		p.seal(presenceFrame(e.User, true, e.ID, e.TS), e.ID, true)
+	}
+	for member := range b.rooms[e.Room] {
+		if member != e.User && b.online[member] {
+			p.addUser(b, e.User)
+			p.seal(presenceFrame(member, true, e.ID, e.TS), e.ID, true)
+		}
+	}
 }
 
 func (b *Broker) planRoomNotice(e chat.Event, p *plan) {

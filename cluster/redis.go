@@ -188,10 +188,19 @@ func (r *Redis) dispatch(ch <-chan any, l Listener, failedFirst bool) {
 				first := !subscribed
 				if first {
 					subscribed = true
-					close(r.ready)
 					if !failedFirst {
+						// News between the instance's start (when
+						// the listener loaded who is online) and now
+						// went unheard: a user who came online on
+						// another instance meanwhile would stay
+						// offline here until their next change.
+						// Before ready, so that whoever waits for
+						// the subscription finds it done.
+						l.Resync()
+						close(r.ready)
 						continue
 					}
+					close(r.ready)
 				}
 				r.rejoin()
 				r.log.Info("cluster: subscribed again, resyncing")

@@ -273,3 +273,26 @@ func TestConcurrentLoginsAndRegistrationRace(t *testing.T) {
 		t.Fatalf("%d registrations of one name succeeded, want 1", winners)
 	}
 }
+
+// Joining a room while online tells its members so, right after the join,
+// and tells the newcomer who in the room is online: until they shared a
+// room, neither had heard of the other's presence.
+func TestJoinTellsPresenceBothWays(t *testing.T) {
+	srv := chattest.Start(t)
+	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
+	alice.Join("lobby")
+	bob.Join("den")
+	aliceS, bobS := alice.Stream(""), bob.Stream("")
+	aliceS.Ready()
+	bobS.Ready()
+	aliceS.Expect("presence", func(e chattest.Event) bool { return e.User == "alice" && e.Status == "online" })
+	bobS.Expect("presence", func(e chattest.Event) bool { return e.User == "bob" && e.Status == "online" })
+
+	bob.Join("lobby")
+	join := aliceS.Expect("join", func(e chattest.Event) bool { return e.User == "bob" })
+	told := aliceS.Next()
+	if told.Kind != "presence" || told.Event.User != "bob" || told.Event.Status != "online" || told.ID != join.ID {
+		t.Fatalf("after bob's join alice got %s %s, want bob online at the join's id %s", told.Kind, told.Data, join.ID)
+	}
+	bobS.Expect("presence", func(e chattest.Event) bool { return e.User == "alice" && e.Status == "online" && e.ID == join.ID })
+}
