@@ -337,13 +337,31 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-// Members lists a room's members by name with their online flag, or
-// chat.ENOTFOUND for a room nobody ever joined.
-func (b *Broker) Members(ctx context.Context, room string) ([]Member, error) {
+// Members lists up to limit of a room's members whose names sort after
+// after, by name, with their online flag, and the after of the next page
+// ("" if none); chat.ENOTFOUND for a room nobody ever joined. Only the
+// copy is made under the routing lock: sorting a crowd's names there
+// would hold up the appender.
+func (b *Broker) Members(ctx context.Context, room, after string, limit int) ([]Member, string, error) {
 	b.sync(ctx)
 	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.membersLocked(room)
+	members, ok := b.rooms[room]
+	if !ok {
+		b.mu.RUnlock()
+		return nil, "", chat.Errorf(chat.ENOTFOUND, "no room %q", room)
+	}
+	out := make([]Member, 0, min(len(members), 4*limit))
+	for u := range members {
+		if u > after {
+			out = append(out, Member{Username: u, Online: b.online[u]})
+		}
+	}
+	b.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Member) int { return compareStrings(a.Username, b.Username) })
+	if len(out) <= limit {
+		return out, "", nil
+	}
+	return out[:limit], out[limit-1].Username, nil
 }
 
 func (b *Broker) membersLocked(room string) ([]Member, error) {

@@ -97,12 +97,17 @@ func (s *Server) members(c *gin.Context) {
 		s.fail(c, err, 0)
 		return
 	}
-	members, err := s.chat.Members(c.Request.Context(), room)
+	after, limit, err := memberPageParams(c)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"room": room, "members": members})
+	members, next, err := s.chat.Members(c.Request.Context(), room, after, limit)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"room": room, "members": members, "next": next})
 }
 
 // postRoom publishes a room message, or a private message when the text

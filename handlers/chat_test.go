@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -295,4 +296,41 @@ func TestJoinTellsPresenceBothWays(t *testing.T) {
 		t.Fatalf("after bob's join alice got %s %s, want bob online at the join's id %s", told.Kind, told.Data, join.ID)
 	}
 	bobS.Expect("presence", func(e chattest.Event) bool { return e.User == "alice" && e.Status == "online" && e.ID == join.ID })
+}
+
+// A room's member list comes a page at a time, by name; next is the
+// cursor of the following page, empty on the last.
+func TestMembersArePaged(t *testing.T) {
+	srv := chattest.Start(t)
+	var first *chattest.Client
+	for _, name := range []string{"eve", "bob", "dan", "alice", "carol"} {
+		c := srv.Login(t, name)
+		c.Join("lobby")
+		if first == nil {
+			first = c
+		}
+	}
+	type page struct {
+		Members []struct{ Username string }
+		Next    string
+	}
+	var got []string
+	after := ""
+	for range 4 {
+		var p page
+		first.MustDo("GET", "/api/rooms/lobby/members?limit=2&after="+after, nil, &p, http.StatusOK)
+		for _, m := range p.Members {
+			got = append(got, m.Username)
+		}
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
+	}
+	if want := []string{"alice", "bob", "carol", "dan", "eve"}; !slices.Equal(got, want) {
+		t.Fatalf("pages gave %v, want %v", got, want)
+	}
+	for _, bad := range []string{"?limit=0", "?limit=501", "?after=no%20spaces"} {
+		first.MustDo("GET", "/api/rooms/lobby/members"+bad, nil, nil, http.StatusBadRequest)
+	}
 }

@@ -46,7 +46,9 @@ type Chat interface {
 	PostRoom(ctx context.Context, user, room, text string) (chat.Event, error)
 	PostPrivate(ctx context.Context, from, to, text string) (chat.Event, error)
 	Rooms(ctx context.Context) []broker.RoomInfo
-	Members(ctx context.Context, room string) ([]broker.Member, error)
+	// Members pages a room's members by name: up to limit after after,
+	// and the after of the next page ("" if none).
+	Members(ctx context.Context, room, after string, limit int) ([]broker.Member, string, error)
 	// CheckMember answers as of the log's head: a join on another
 	// instance a moment ago counts.
 	CheckMember(ctx context.Context, user, room string) error

@@ -70,6 +70,24 @@ func roomPageParams(c *gin.Context) (after string, limit int, err error) {
 	return after, limit, nil
 }
 
+// memberPageParams reads ?limit= (1-500, default 500) and ?after= (a
+// username, the cursor) of a member list. The default keeps a small room's
+// list whole, in one answer, as before paging.
+func memberPageParams(c *gin.Context) (after string, limit int, err error) {
+	limit = chat.MaxLimit
+	if v, ok := c.GetQuery("limit"); ok {
+		limit, err = strconv.Atoi(v)
+		if err != nil || limit < 1 || limit > chat.MaxLimit {
+			return "", 0, chat.Errorf(chat.EINVALID, "limit must be an integer from 1 to %d", chat.MaxLimit)
+		}
+	}
+	after = c.Query("after")
+	if after != "" && !chat.ValidUsername(after) {
+		return "", 0, chat.Errorf(chat.EINVALID, "after must be a username")
+	}
+	return after, limit, nil
+}
+
 // pageParams reads ?limit= (1-500, default 50) and ?before= (an event id).
 func pageParams(c *gin.Context) (before int64, limit int, err error) {
 	limit = chat.DefaultLimit
