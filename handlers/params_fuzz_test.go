@@ -3,7 +3,6 @@ package handlers
 import (
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -59,9 +58,7 @@ func FuzzParseResume(f *testing.F) {
 
 // queryContext is a gin context for GET /?rawQuery.
 func queryContext(rawQuery string) *gin.Context {
-	c, _ := gin.CreateTestContext(httptest.NewRecorder())
-	c.Request = &http.Request{Method: "GET", URL: &url.URL{Path: "/", RawQuery: rawQuery}, Header: http.Header{}}
-	return c
+	return &gin.Context{Request: &http.Request{Method: "GET", URL: &url.URL{Path: "/", RawQuery: rawQuery}, Header: http.Header{}}}
 }
 
 // refLimit is the reference of ?limit=: absent is def, else an integer
@@ -124,22 +121,42 @@ func FuzzRoomPageParams(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, rawQuery string) {
-		after, limit, err := roomPageParams(queryContext(rawQuery))
-		q, _ := url.ParseQuery(rawQuery)
-		wantLimit, ok := refLimit(q, chat.DefaultRoomsLimit)
-		wantAfter := q.Get("after")
-		ok = ok && (wantAfter == "" || chat.ValidRoom(wantAfter))
-		if (err == nil) != ok {
-			t.Fatalf("roomPageParams(%q): err %v, reference ok %v", rawQuery, err, ok)
-		}
-		if err != nil {
-			if chat.ErrorCode(err) != chat.EINVALID || after != "" || limit != 0 {
-				t.Fatalf("roomPageParams(%q) = %q, %d, %v", rawQuery, after, limit, err)
-			}
-			return
-		}
-		if after != wantAfter || limit != wantLimit {
-			t.Fatalf("roomPageParams(%q) = %q, %d; reference %q, %d", rawQuery, after, limit, wantAfter, wantLimit)
-		}
+		checkNamePage(t, "roomPageParams", roomPageParams, chat.DefaultRoomsLimit, chat.ValidRoom, rawQuery)
 	})
+}
+
+// FuzzMemberPageParams checks ?limit= and ?after= of GET
+// /api/rooms/{room}/members: after is "" or a valid username.
+func FuzzMemberPageParams(f *testing.F) {
+	for _, seed := range []string{
+		"", "limit=500", "limit=0", "limit=501", "after=alice", "after=", "after=a.b", "after=a%20b",
+		"after=" + strings.Repeat("u", 33), "limit=2&after=x&after=..", "after=%ff", "limit=%2b3", "after=Bob-_1",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		checkNamePage(t, "memberPageParams", memberPageParams, chat.MaxLimit, chat.ValidUsername, rawQuery)
+	})
+}
+
+// checkNamePage checks a parser of ?limit= and ?after= (a name cursor)
+// against the reference over url.ParseQuery.
+func checkNamePage(t *testing.T, fn string, parse func(*gin.Context) (string, int, error), def int, valid func(string) bool, rawQuery string) {
+	after, limit, err := parse(queryContext(rawQuery))
+	q, _ := url.ParseQuery(rawQuery)
+	wantLimit, ok := refLimit(q, def)
+	wantAfter := q.Get("after")
+	ok = ok && (wantAfter == "" || valid(wantAfter))
+	if (err == nil) != ok {
+		t.Fatalf("%s(%q): err %v, reference ok %v", fn, rawQuery, err, ok)
+	}
+	if err != nil {
+		if chat.ErrorCode(err) != chat.EINVALID || after != "" || limit != 0 {
+			t.Fatalf("%s(%q) = %q, %d, %v", fn, rawQuery, after, limit, err)
+		}
+		return
+	}
+	if after != wantAfter || limit != wantLimit {
+		t.Fatalf("%s(%q) = %q, %d; reference %q, %d", fn, rawQuery, after, limit, wantAfter, wantLimit)
+	}
 }
