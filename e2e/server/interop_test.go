@@ -37,7 +37,7 @@ import (
 //     holds a []byte, and storing a string once it held one panics.
 //   - It needs no `stream` query parameter (SubscribeRaw sends none); a
 //     named subscription sends ?stream=NAME, which the server must ignore
-//     (DESIGN.md invariant 4): TestR3labsResume subscribes to "bob" as
+//     (docs/design.md, invariant 4): TestR3labsResume subscribes to "bob" as
 //     alice.
 
 // noReconnect is a backoff.BackOff (gopkg.in/cenkalti/backoff.v1, which
