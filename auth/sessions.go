@@ -5,11 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/internal/periodic"
 )
 
 // Session lifetime. Expiry slides: a session lives the TTL after its last
@@ -167,32 +167,13 @@ func (s *Service) KeepSessions(ctx context.Context, interval time.Duration, log 
 	if interval <= 0 {
 		interval = PruneEvery
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			n, err := s.PruneSessions(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Error("prune sessions", "err", err)
-			case n > 0:
-				log.Info("pruned expired sessions", "sessions", n)
-			}
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				return
-			}
+	return periodic.Every(ctx, interval, func(ctx context.Context) {
+		n, err := s.PruneSessions(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("prune sessions", "err", err)
+		case n > 0:
+			log.Info("pruned expired sessions", "sessions", n)
 		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
+	})
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ssechat/ssechat/chat"
+	"github.com/ssechat/ssechat/internal/periodic"
 )
 
 // prunedKey names the meta row that holds the id of the newest pruned
@@ -125,32 +125,13 @@ func (s *Store) KeepHistory(ctx context.Context, retention, interval time.Durati
 	if interval <= 0 {
 		interval = PruneEvery
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			n, err := s.Prune(ctx, time.Now().Add(-retention))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Error("prune history", "retention", retention, "err", err)
-			case n > 0:
-				log.Info("pruned history", "events", n, "retention", retention)
-			}
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				return
-			}
+	return periodic.Every(ctx, interval, func(ctx context.Context) {
+		n, err := s.Prune(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("prune history", "retention", retention, "err", err)
+		case n > 0:
+			log.Info("pruned history", "events", n, "retention", retention)
 		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
+	})
 }
