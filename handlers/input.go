@@ -53,49 +53,50 @@ func textBody(c *gin.Context) (string, error) {
 	return *body.Text, nil
 }
 
+// limitParam reads ?limit=, an integer from 1 to chat.MaxLimit, or def
+// when absent.
+func limitParam(c *gin.Context, def int) (int, error) {
+	v, ok := c.GetQuery("limit")
+	if !ok {
+		return def, nil
+	}
+	limit, err := strconv.Atoi(v)
+	if err != nil || limit < 1 || limit > chat.MaxLimit {
+		return 0, chat.Errorf(chat.EINVALID, "limit must be an integer from 1 to %d", chat.MaxLimit)
+	}
+	return limit, nil
+}
+
+// cursorPage reads ?limit= (default def) and ?after=, a cursor that valid
+// must accept; what names it is said in the error.
+func cursorPage(c *gin.Context, def int, valid func(string) bool, what string) (after string, limit int, err error) {
+	if limit, err = limitParam(c, def); err != nil {
+		return "", 0, err
+	}
+	after = c.Query("after")
+	if after != "" && !valid(after) {
+		return "", 0, chat.Errorf(chat.EINVALID, "after must be %s", what)
+	}
+	return after, limit, nil
+}
+
 // roomPageParams reads ?limit= (1-500, default 100) and ?after= (a room
 // name; the page starts after it).
 func roomPageParams(c *gin.Context) (after string, limit int, err error) {
-	limit = chat.DefaultRoomsLimit
-	if v, ok := c.GetQuery("limit"); ok {
-		limit, err = strconv.Atoi(v)
-		if err != nil || limit < 1 || limit > chat.MaxLimit {
-			return "", 0, chat.Errorf(chat.EINVALID, "limit must be an integer from 1 to %d", chat.MaxLimit)
-		}
-	}
-	after = c.Query("after")
-	if after != "" && !chat.ValidRoom(after) {
-		return "", 0, chat.Errorf(chat.EINVALID, "after must be a room name")
-	}
-	return after, limit, nil
+	return cursorPage(c, chat.DefaultRoomsLimit, chat.ValidRoom, "a room name")
 }
 
 // memberPageParams reads ?limit= (1-500, default 500) and ?after= (a
 // username, the cursor) of a member list. The default keeps a small room's
 // list whole, in one answer, as before paging.
 func memberPageParams(c *gin.Context) (after string, limit int, err error) {
-	limit = chat.MaxLimit
-	if v, ok := c.GetQuery("limit"); ok {
-		limit, err = strconv.Atoi(v)
-		if err != nil || limit < 1 || limit > chat.MaxLimit {
-			return "", 0, chat.Errorf(chat.EINVALID, "limit must be an integer from 1 to %d", chat.MaxLimit)
-		}
-	}
-	after = c.Query("after")
-	if after != "" && !chat.ValidUsername(after) {
-		return "", 0, chat.Errorf(chat.EINVALID, "after must be a username")
-	}
-	return after, limit, nil
+	return cursorPage(c, chat.MaxLimit, chat.ValidUsername, "a username")
 }
 
 // pageParams reads ?limit= (1-500, default 50) and ?before= (an event id).
 func pageParams(c *gin.Context) (before int64, limit int, err error) {
-	limit = chat.DefaultLimit
-	if v, ok := c.GetQuery("limit"); ok {
-		limit, err = strconv.Atoi(v)
-		if err != nil || limit < 1 || limit > chat.MaxLimit {
-			return 0, 0, chat.Errorf(chat.EINVALID, "limit must be an integer from 1 to %d", chat.MaxLimit)
-		}
+	if limit, err = limitParam(c, chat.DefaultLimit); err != nil {
+		return 0, 0, err
 	}
 	if v, ok := c.GetQuery("before"); ok {
 		before, err = strconv.ParseInt(v, 10, 64)
