@@ -50,7 +50,7 @@ type services struct {
 // redis://127.0.0.1:6379/0).
 func needServices(t *testing.T) services {
 	t.Helper()
-	needTools(t, "bash", "curl", "sed", "go", "psql", "redis-cli")
+	needTools(t, "bash", "curl", "jq", "go", "psql", "redis-cli")
 	if _, err := exec.LookPath("nginx"); err != nil {
 		if _, err := os.Stat("/usr/sbin/nginx"); err != nil { // cluster.sh looks there too
 			pgtest.Missing(t, "nginx is missing (apt-get install nginx-light)")

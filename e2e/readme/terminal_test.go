@@ -60,7 +60,7 @@ func startServer(t testing.TB, dir string) string {
 // only have its form). Then alice's stream drops and the README's resume
 // command must replay what she missed, then go live.
 func TestChatFromATerminal(t *testing.T) {
-	needTools(t, "bash", "curl", "sed")
+	needTools(t, "bash", "curl", "jq")
 	sec := findSection(t, readme(t), "Chat from a terminal")
 	terms := terminals(t, sec.onlyBlock(t, "sh"))
 	sample := parseFrames(sec.onlyBlock(t, "").text)
@@ -178,13 +178,13 @@ func TestChatFromATerminal(t *testing.T) {
 
 // TestLoginFailureAsWritten runs terminal 1 of "Chat from a terminal" with
 // a wrong password for a name already taken. As written, the login line
-// does not stop: sed finds no token and leaves the error answer in $A, so
-// the join and the stream, each with that as its token, print the 401
-// answer {"error":"invalid or expired session"} and end. The first login
-// of a free name registers it, as the README says: the second login with
-// the same password succeeds.
+// fails loudly: jq finds no token, prints the server's error on stderr and
+// leaves $A empty (never the error answer, which a script would then send
+// as its token); the join and the stream are refused with 401. The first
+// login of a free name registers it, as the README says: the second login
+// with the same password succeeds.
 func TestLoginFailureAsWritten(t *testing.T) {
-	needTools(t, "bash", "curl", "sed")
+	needTools(t, "bash", "curl", "jq")
 	sec := findSection(t, readme(t), "Chat from a terminal")
 	t1 := terminals(t, sec.onlyBlock(t, "sh"))[1]
 	dir := t.TempDir()
@@ -213,12 +213,18 @@ func TestLoginFailureAsWritten(t *testing.T) {
 
 	// The wrong password.
 	wrong := replace(t, t1, `"password":"secret-a"`, `"password":"not-secret-a"`)
-	out := run(t, "terminal 1, wrong password", dir, saveVar(t, wrong, "A", vars), stepTimeout)
-	if a := saved(); !strings.HasPrefix(a, `{"error":`) || !strings.Contains(a, "alice") {
-		t.Errorf("after a wrong password $A = %q, want the login's JSON error", a)
+	tm := startTerm(t, "terminal 1, wrong password", dir, saveVar(t, wrong, "A", vars))
+	if err := tm.wait(stepTimeout); err != nil {
+		t.Fatalf("terminal 1 with a wrong password: %v", err)
 	}
-	if want := strings.Repeat(`{"error":"invalid or expired session"}`, 2); out != want {
-		t.Errorf("with a wrong password terminal 1 printed %q, want %q (join and stream refused)", out, want)
+	if a := saved(); a != "" {
+		t.Errorf("after a wrong password $A = %q, want it empty", a)
+	}
+	if errOut := tm.stderr.String(); !strings.Contains(errOut, `wrong password for "alice"`) {
+		t.Errorf("with a wrong password terminal 1's stderr is %q, want the server's reason", errOut)
+	}
+	if out := tm.stdout.String(); strings.Count(out, `{"error":`) != 2 || strings.Contains(out, "event:") {
+		t.Errorf("with a wrong password terminal 1 printed %q, want the join and the stream refused", out)
 	}
 }
 
