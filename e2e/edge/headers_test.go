@@ -204,3 +204,27 @@ func TestOptionsStarIsJSON404(t *testing.T) {
 		t.Errorf("OPTIONS *: %d %q %v, want a JSON 404 with nosniff", resp.StatusCode, body, resp.Header)
 	}
 }
+
+// The answers net/http writes before any handler runs are JSON too, with
+// nosniff, on the real server: a request line it cannot parse, and headers
+// over its 1 MiB limit.
+func TestNetHTTPRefusalsAreJSON(t *testing.T) {
+	srv := start(t)
+	for _, tc := range []struct {
+		name, request string
+		want          int
+	}{
+		{"garbage request line", "HELLO THERE\r\n\r\n", http.StatusBadRequest},
+		{"headers over 1 MiB", "GET /api/me HTTP/1.1\r\nHost: edge.test\r\nX-Big: " + strings.Repeat("a", 1<<20+8<<10) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		c := dial(t, srv.Addr, "")
+		c.send(t, tc.request)
+		resp, body := c.response(t, "GET")
+		if resp.StatusCode != tc.want || !isJSONError(body) {
+			t.Errorf("%s: %d %q, want %d and a JSON error", tc.name, resp.StatusCode, body, tc.want)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", tc.name)
+		}
+	}
+}

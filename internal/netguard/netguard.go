@@ -1,6 +1,8 @@
-// Package netguard caps how many connections one client may hold open, so
-// that no single address can use up the server's file descriptors and
-// goroutines with idle or trickling connections.
+// Package netguard guards the server's connections below net/http: it caps
+// how many connections one client may hold open, so that no single address
+// can use up the server's file descriptors and goroutines with idle or
+// trickling connections, and it turns the few answers net/http writes by
+// itself into JSON like every other error of the API (jsonerrors.go).
 package netguard
 
 import (
@@ -31,13 +33,10 @@ type Listener struct {
 	open map[netip.Prefix]int
 }
 
-// LimitPerIP wraps ln so that no client holds more than max connections,
-// except the addresses for which exempt (if not nil) holds: proxies. max
-// < 1 returns ln itself.
-func LimitPerIP(ln net.Listener, max int, exempt func(netip.Addr) bool) net.Listener {
-	if max < 1 {
-		return ln
-	}
+// Wrap wraps ln so that no client holds more than max connections, except
+// the addresses for which exempt (if not nil) holds: proxies. max < 1 is no
+// cap. Every connection it accepts answers net/http's own errors in JSON.
+func Wrap(ln net.Listener, max int, exempt func(netip.Addr) bool) *Listener {
 	return &Listener{Listener: ln, max: max, exempt: exempt, open: make(map[netip.Prefix]int)}
 }
 
@@ -59,8 +58,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr, ok := remoteAddr(c)
-		if !ok || (l.exempt != nil && l.exempt(addr)) {
-			return c, nil // not an IP connection, or a proxy's: not counted
+		if l.max < 1 || !ok || (l.exempt != nil && l.exempt(addr)) {
+			return track(c, nil), nil // no cap, not an IP connection, or a proxy's: not counted
 		}
 		client := clientOf(addr)
 		if !l.acquire(client) {
@@ -130,10 +129,11 @@ func clientOf(addr netip.Addr) netip.Prefix {
 	return p
 }
 
-// track wraps c so that its first Close releases its place. A *net.TCPConn
-// is embedded as itself: its unexported writeBuffers is then promoted, so
-// net.Buffers.WriteTo still sends a stream's burst in one writev, and its
-// ReadFrom still splices files.
+// track wraps c so that its first Close releases its place (if release is
+// not nil) and its writes of net/http's own errors are made JSON. A
+// *net.TCPConn is embedded as itself: its unexported writeBuffers is then
+// promoted, so net.Buffers.WriteTo still sends a stream's burst in one
+// writev, and its ReadFrom still splices files.
 func track(c net.Conn, release func()) net.Conn {
 	if tc, ok := c.(*net.TCPConn); ok {
 		return &tcpConn{TCPConn: tc, release: release}
@@ -147,9 +147,13 @@ type tcpConn struct {
 	release func()
 }
 
+func (c *tcpConn) Write(p []byte) (int, error) { return writeJSONErrors(c.TCPConn, p) }
+
 func (c *tcpConn) Close() error {
 	err := c.TCPConn.Close()
-	c.once.Do(c.release)
+	if c.release != nil {
+		c.once.Do(c.release)
+	}
 	return err
 }
 
@@ -159,8 +163,12 @@ type conn struct {
 	release func()
 }
 
+func (c *conn) Write(p []byte) (int, error) { return writeJSONErrors(c.Conn, p) }
+
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	if c.release != nil {
+		c.once.Do(c.release)
+	}
 	return err
 }

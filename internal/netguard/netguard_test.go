@@ -20,7 +20,7 @@ func TestTrackedConnKeepsWritev(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	guarded := LimitPerIP(ln, 2, nil)
+	guarded := Wrap(ln, 2, nil)
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestCapAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	guarded := LimitPerIP(ln, 2, nil).(*Listener)
+	guarded := Wrap(ln, 2, nil)
 	accepted := make(chan net.Conn, 10)
 	go func() {
 		for {
@@ -151,25 +151,14 @@ func TestClientOf(t *testing.T) {
 	}
 }
 
-func TestOffReturnsListener(t *testing.T) {
+// max 0 is no cap: nothing is counted nor refused.
+func TestOffCountsNothing(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if LimitPerIP(ln, 0, nil) != ln {
-		t.Fatal("max 0 wrapped the listener")
-	}
-}
-
-// An exempt address (a proxy's) is never counted nor refused.
-func TestExempt(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	guarded := LimitPerIP(ln, 1, func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") }).(*Listener)
+	guarded := Wrap(ln, 0, nil)
 	for range 3 {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -181,9 +170,31 @@ func TestExempt(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if _, tracked := s.(*tcpConn); tracked {
-			t.Fatalf("an exempt connection was counted")
+	}
+	if guarded.Refused() != 0 || guarded.Open(netip.MustParseAddr("127.0.0.1")) != 0 {
+		t.Fatalf("refused %d, open %d; want none", guarded.Refused(), guarded.Open(netip.MustParseAddr("127.0.0.1")))
+	}
+}
+
+// An exempt address (a proxy's) is never counted nor refused.
+func TestExempt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	guarded := Wrap(ln, 1, func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") })
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer c.Close()
+		s, err := guarded.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 	}
 	if guarded.Refused() != 0 || guarded.Open(netip.MustParseAddr("127.0.0.1")) != 0 {
 		t.Fatalf("refused %d, open %d; want none", guarded.Refused(), guarded.Open(netip.MustParseAddr("127.0.0.1")))
