@@ -126,3 +126,18 @@ func TestSubscribeUnauthorized(t *testing.T) {
 		t.Fatalf("Subscribe kept retrying a 401 until the context ended")
 	}
 }
+
+// A server URL the client cannot use is every call's error, not a panic:
+// programs take it from their users.
+func TestBadServerURL(t *testing.T) {
+	for _, base := range []string{"localhost:8080", "ftp://example.com", "http://", "http://[::1"} {
+		c := client.New(base)
+		_, loginErr := c.Login(testCtx(t), "alice", "secret")
+		subErr := c.Subscribe(testCtx(t), func(client.Event) error { return nil })
+		for _, err := range []error{loginErr, subErr} {
+			if err == nil || !strings.Contains(err.Error(), "server URL") {
+				t.Errorf("New(%q): %v, want an error naming the server URL", base, err)
+			}
+		}
+	}
+}
