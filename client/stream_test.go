@@ -403,6 +403,14 @@ func TestCancelLeavesNothingBehind(t *testing.T) {
 	}
 	downURL := "http://" + down.Addr().String()
 	down.Close() // connections to it are refused: Subscribe keeps retrying
+	// A burst: when the handler cancels on the first event, the library's
+	// goroutines are already holding the next ones out to it.
+	burst := frame("1", "ready", `{"id":"1","user":"alice"}`)
+	for i := 2; i < 100; i++ {
+		burst += msg(fmt.Sprint(i))
+	}
+	busy := httptest.NewServer(&fakeStream{frames: []string{burst}})
+	t.Cleanup(busy.Close)
 
 	cases := map[string]struct {
 		c      *client.Client
@@ -415,6 +423,9 @@ func TestCancelLeavesNothingBehind(t *testing.T) {
 			}
 		}},
 		"in the handler": {c: alice, cancel: func(e client.Event, cancel context.CancelFunc) {
+			cancel()
+		}},
+		"in the handler, events pending": {c: client.New(busy.URL, client.WithToken("tok")), cancel: func(e client.Event, cancel context.CancelFunc) {
 			cancel()
 		}},
 		"reconnecting": {c: client.New(downURL, client.WithToken(alice.Token())), wait: func(reconnects <-chan error, cancel context.CancelFunc) {
