@@ -151,6 +151,8 @@ func statusOf(code chat.Code) int {
 		return http.StatusConflict
 	case chat.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case chat.EUNPROCESSABLE:
+		return http.StatusUnprocessableEntity
 	case chat.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	}
