@@ -65,6 +65,7 @@ type store interface {
 	auth.Store
 	handlers.History
 	KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func())
+	keyPruner
 	Close() error
 }
 
@@ -146,7 +147,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	// Expired sessions are refused anyway; pruning deletes them and ends
 	// the streams they still hold.
 	stopHistory, stopSessions := a.stopPruner, accounts.KeepSessions(ctx, auth.PruneEvery, cfg.Log)
-	a.stopPruner = func() { stopSessions(); stopHistory() }
+	stopKeys := keepIdempotencyKeys(ctx, st, keyPruneEvery, cfg.Log)
+	a.stopPruner = func() { stopKeys(); stopSessions(); stopHistory() }
 	return a, nil
 }
 

@@ -10,36 +10,46 @@ import (
 // request is one write waiting for the appender.
 type request struct {
 	event chat.Event
+	once  chat.Once // its Idempotency-Key, if given
 	reply chan result
+	// repeats are the later writes of the batch with the same key: they
+	// get this one's answer (idempotency.go).
+	repeats []*request
 }
 
 type result struct {
-	event chat.Event
-	err   error
+	event  chat.Event
+	repeat bool // answered from the Idempotency-Key: nothing was appended
+	err    error
 }
 
 // submit queues a write and waits until it is durable and fanned out.
 func (b *Broker) submit(ctx context.Context, e chat.Event) (chat.Event, error) {
-	req := &request{event: e, reply: make(chan result, 1)}
+	res := b.submitOnce(ctx, e, chat.Once{})
+	return res.event, res.err
+}
+
+// submitOnce is submit with an Idempotency-Key.
+func (b *Broker) submitOnce(ctx context.Context, e chat.Event, once chat.Once) result {
+	req := &request{event: e, once: once, reply: make(chan result, 1)}
 	b.intake.RLock()
 	if b.intakeClosed {
 		b.intake.RUnlock()
-		return chat.Event{}, errShuttingDown
+		return result{err: errShuttingDown}
 	}
 	select {
 	case b.requests <- req:
 	case <-b.stopping:
 		b.intake.RUnlock()
-		return chat.Event{}, errShuttingDown
+		return result{err: errShuttingDown}
 	case <-ctx.Done():
 		b.intake.RUnlock()
-		return chat.Event{}, ctx.Err()
+		return result{err: ctx.Err()}
 	}
 	b.intake.RUnlock()
 	// Once queued the write will be answered: waiting for that answer even
 	// if the client went away keeps "acknowledged" and "durable" the same.
-	res := <-req.reply
-	return res.event, res.err
+	return <-req.reply
 }
 
 // runAppender is this instance's only writer of the event log. It takes
@@ -114,23 +124,24 @@ func (b *Broker) isMember(o membershipOverlay, user, room string) (member, roomE
 func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	owners := batch // until validated: the writes an error answers
-	prepare := func(head int64, newer []chat.Event) ([]chat.Event, error) {
+	prepare := func(head int64, newer []chat.Event, done []chat.KeyedEvent) ([]chat.Event, []chat.Once, error) {
 		if err := b.catchUpWith(ctx, newer, head); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var events []chat.Event
-		owners, events = b.validate(batch, now)
-		return events, nil
+		var once []chat.Once
+		owners, events, once = b.validate(batch, now, done)
+		return events, once, nil
 	}
 	// A batch once begun is committed even if the broker is stopping: its
 	// writers are waiting for the answer. Without cancellation the SQLite
 	// driver also skips the goroutine it starts per statement to watch
 	// the context.
-	appended, err := b.store.Append(context.WithoutCancel(ctx), b.appliedHead(), prepare)
+	appended, err := b.store.AppendOnce(context.WithoutCancel(ctx), b.appliedHead(), batchKeys(batch), prepare)
 	if err != nil {
 		b.log.Error("append events", "count", len(owners), "err", err)
 		for _, req := range owners {
-			req.reply <- result{err: err}
+			req.answer(result{err: err})
 		}
 		return
 	}
@@ -143,20 +154,26 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 		b.announce(appended[len(appended)-1].ID)
 	}
 	for i, req := range owners {
-		req.reply <- result{event: appended[i]}
+		req.answer(result{event: appended[i]})
 	}
 }
 
-// validate answers the writes that are invalid or change nothing and
-// returns the others with their events. The routing state is the log's
-// as of the head the append holds.
-func (b *Broker) validate(batch []*request, now time.Time) ([]*request, []chat.Event) {
+// validate answers the writes that are invalid, change nothing or repeat
+// an earlier write's Idempotency-Key, and returns the others with their
+// events and keys. The routing state is the log's as of the head the
+// append holds; done are the batch's keys the log holds.
+func (b *Broker) validate(batch []*request, now time.Time, done []chat.KeyedEvent) ([]*request, []chat.Event, []chat.Once) {
 	owners := make([]*request, 0, len(batch))
 	events := make([]chat.Event, 0, len(batch))
+	var once []chat.Once
+	keys := newKeyState(done, now)
 	overlay := membershipOverlay{}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, req := range batch {
+		if keys.answered(req) {
+			continue
+		}
 		e := req.event
 		e.TS = now
 		actor := e.User
@@ -179,8 +196,9 @@ func (b *Broker) validate(batch []*request, now time.Time) ([]*request, []chat.E
 		}
 		events = append(events, e)
 		owners = append(owners, req)
+		once = keys.accepted(once, len(events)-1, req)
 	}
-	return owners, events
+	return owners, events, once
 }
 
 // tailChunk is how many events one read of the log's tail returns.
@@ -220,7 +238,7 @@ func (b *Broker) catchUp(ctx context.Context, upTo int64) error {
 // upTo, and applies it; the caller holds b.seq.
 //
 // Why reading "the events above the head" never skips one: ids are
-// contiguous and become visible in id order (Store.Append), so if the log
+// contiguous and become visible in id order (Store.AppendOnce), so if the log
 // shows id N, every id below N is there too. A notice lost between the
 // instances, or arriving out of order, delays an event, never loses it:
 // the next notice, append or poll reads everything from the head on.

@@ -18,17 +18,20 @@ import (
 // Store is the durable event log the broker writes through and tails.
 // Several brokers (one per instance) may share one log.
 type Store interface {
-	// Append runs one appending transaction: it takes the log's lock, so
-	// that the appends of every instance are serialised, calls prepare
+	// AppendOnce runs one appending transaction: it takes the log's lock,
+	// so that the appends of every instance are serialised, calls prepare
 	// once with the log's head (every event up to it is committed and
-	// readable by Tail) and the events above after up to the head (the
-	// first ones, maybe not all: prepare reads the rest), and writes the
-	// events prepare returns with the ids that follow the head, in order,
-	// in one durable commit. Join and leave events update the memberships
-	// in the same transaction. An error from prepare aborts the append
-	// and is returned as is. Ids are contiguous and become visible in id
-	// order: a reader that sees id N sees every id below it.
-	Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error)
+	// readable by Tail), the events above after up to the head (the first
+	// ones, maybe not all: prepare reads the rest) and those of keys the
+	// store holds with their events (done), and writes the events prepare
+	// returns with the ids that follow the head, in order, in one durable
+	// commit. Join and leave events update the memberships, and the keys
+	// prepare returns beside the events (once[i] is events[i]'s, if
+	// given) are stored, in the same transaction. An error from prepare
+	// aborts the append and is returned as is. Ids are contiguous and
+	// become visible in id order: a reader that sees id N sees every id
+	// below it.
+	AppendOnce(ctx context.Context, after int64, keys []chat.Once, prepare func(head int64, newer []chat.Event, done []chat.KeyedEvent) (events []chat.Event, once []chat.Once, err error)) ([]chat.Event, error)
 	// Tail returns, in id order, up to limit events above after, whoever
 	// appended them.
 	Tail(ctx context.Context, after int64, limit int) ([]chat.Event, error)

@@ -13,7 +13,7 @@ import (
 // scraped, so that the fan-out pays one uncontended add per plan, never
 // a call per frame.
 type Metrics interface {
-	// ObserveCommit records how long one Store.Append took (the
+	// ObserveCommit records how long one Store.AppendOnce took (the
 	// transaction, the catch-up it runs under the log's lock, and the
 	// commit), whether it succeeded or not. It is called by the appender
 	// alone, once per batch, and must be cheap.
@@ -90,7 +90,7 @@ func (b *Broker) Stats() Stats {
 	return st
 }
 
-// timedStore times every Append for Metrics.
+// timedStore times every append for Metrics.
 type timedStore struct {
 	Store
 	metrics Metrics
@@ -104,9 +104,9 @@ func timeAppends(store Store, m Metrics) Store {
 	return timedStore{store, m}
 }
 
-func (s timedStore) Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error) {
+func (s timedStore) AppendOnce(ctx context.Context, after int64, keys []chat.Once, prepare func(head int64, newer []chat.Event, done []chat.KeyedEvent) ([]chat.Event, []chat.Once, error)) ([]chat.Event, error) {
 	start := time.Now()
-	events, err := s.Store.Append(ctx, after, prepare)
+	events, err := s.Store.AppendOnce(ctx, after, keys, prepare)
 	s.metrics.ObserveCommit(time.Since(start))
 	return events, err
 }

@@ -19,6 +19,9 @@ const (
 	ETOOLARGE     Code = "too_large"
 	EUNAUTHORIZED Code = "unauthorized"
 	EUNAVAILABLE  Code = "unavailable"
+	// EUNPROCESSABLE is a well-formed request that contradicts an earlier
+	// one: an Idempotency-Key used again for another message.
+	EUNPROCESSABLE Code = "unprocessable"
 )
 
 // Error is an error whose message is safe to show to the client. Err, if

@@ -119,12 +119,19 @@ func (s *Server) postRoom(c *gin.Context) {
 		s.fail(c, err, 0)
 		return
 	}
+	key, err := idempotencyKey(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
 	text, err := textBody(c)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}
+	once := onceFor(user, key, "room", room, text)
 	var event chat.Event
+	var repeat bool
 	if to, rest, ok := chat.ParseMention(text); ok {
 		// A room message is checked as it is appended; this one only
 		// goes through the room, so check here.
@@ -132,15 +139,15 @@ func (s *Server) postRoom(c *gin.Context) {
 			s.fail(c, err, 0)
 			return
 		}
-		event, err = s.mention(c, user, room, to, rest)
+		event, repeat, err = s.mention(c, user, room, to, rest, once)
 	} else {
-		event, err = s.chat.PostRoom(c.Request.Context(), user, room, text)
+		event, repeat, err = s.chat.PostRoomOnce(c.Request.Context(), user, room, text, once)
 	}
 	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}
-	s.created(c, event)
+	s.posted(c, event, repeat)
 }
 
 // mention sends the private part of "@name text" written in room to name,
@@ -148,9 +155,9 @@ func (s *Server) postRoom(c *gin.Context) {
 // written in. Anyone else is 404 with nothing sent, the same whether the
 // name is unknown or just not in the room. POST /api/users/{name}/messages
 // reaches anyone.
-func (s *Server) mention(c *gin.Context, from, room, to, text string) (chat.Event, error) {
+func (s *Server) mention(c *gin.Context, from, room, to, text string, once chat.Once) (chat.Event, bool, error) {
 	if err := chat.CheckText(text); err != nil {
-		return chat.Event{}, err
+		return chat.Event{}, false, err
 	}
 	ctx := c.Request.Context()
 	canonical, err := s.accounts.Canonical(ctx, to)
@@ -159,36 +166,41 @@ func (s *Server) mention(c *gin.Context, from, room, to, text string) (chat.Even
 	}
 	switch chat.ErrorCode(err) {
 	case "":
-		return s.chat.PostPrivate(ctx, from, canonical, text)
+		return s.chat.PostPrivateOnce(ctx, from, canonical, text, once)
 	case chat.ENOTFOUND, chat.EFORBIDDEN:
-		return chat.Event{}, chat.Errorf(chat.ENOTFOUND, "%q is not a member of room %q: nothing was sent", to, room)
+		return chat.Event{}, false, chat.Errorf(chat.ENOTFOUND, "%q is not a member of room %q: nothing was sent", to, room)
 	}
-	return chat.Event{}, err
+	return chat.Event{}, false, err
 }
 
 func (s *Server) postPrivate(c *gin.Context) {
+	key, err := idempotencyKey(c)
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
 	text, err := textBody(c)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}
-	event, err := s.sendPrivate(c, currentUser(c), c.Param("name"), text)
+	event, repeat, err := s.sendPrivate(c, currentUser(c), c.Param("name"), text, key)
 	if err != nil {
 		s.fail(c, err, 0)
 		return
 	}
-	s.created(c, event)
+	s.posted(c, event, repeat)
 }
 
-func (s *Server) sendPrivate(c *gin.Context, from, to, text string) (chat.Event, error) {
+func (s *Server) sendPrivate(c *gin.Context, from, to, text, key string) (chat.Event, bool, error) {
 	if err := chat.CheckText(text); err != nil {
-		return chat.Event{}, err
+		return chat.Event{}, false, err
 	}
 	to, err := s.accounts.Canonical(c.Request.Context(), to)
 	if err != nil {
-		return chat.Event{}, err
+		return chat.Event{}, false, err
 	}
-	return s.chat.PostPrivate(c.Request.Context(), from, to, text)
+	return s.chat.PostPrivateOnce(c.Request.Context(), from, to, text, onceFor(from, key, "user", to, text))
 }
 
 func (s *Server) roomHistory(c *gin.Context) {

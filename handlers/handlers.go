@@ -43,8 +43,11 @@ type Accounts interface {
 type Chat interface {
 	Join(ctx context.Context, user, room string) (broker.RoomState, error)
 	Leave(ctx context.Context, user, room string) error
-	PostRoom(ctx context.Context, user, room, text string) (chat.Event, error)
-	PostPrivate(ctx context.Context, from, to, text string) (chat.Event, error)
+	// PostRoomOnce and PostPrivateOnce take the writer's Idempotency-Key
+	// (the zero chat.Once is none); repeat says the event is the one an
+	// earlier write with the key posted, and nothing was sent.
+	PostRoomOnce(ctx context.Context, user, room, text string, once chat.Once) (e chat.Event, repeat bool, err error)
+	PostPrivateOnce(ctx context.Context, from, to, text string, once chat.Once) (e chat.Event, repeat bool, err error)
 	Rooms(ctx context.Context) []broker.RoomInfo
 	// Members pages a room's members by name: up to limit after after,
 	// and the after of the next page ("" if none).
@@ -151,6 +154,8 @@ func statusOf(code chat.Code) int {
 		return http.StatusConflict
 	case chat.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case chat.EUNPROCESSABLE:
+		return http.StatusUnprocessableEntity
 	case chat.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	}

@@ -157,6 +157,7 @@ type call struct {
 	token        string // bearer token
 	cookie       string // session cookie
 	origin       string
+	key          string // Idempotency-Key
 	wantStatus   int
 	badRequest   bool   // the request itself breaks the spec on purpose
 	noBody       bool   // validate status and headers only (no decoder for the type)
@@ -246,6 +247,9 @@ func (s *specClient) request(c call) *http.Request {
 	if c.origin != "" {
 		req.Header.Set("Origin", c.origin)
 	}
+	if c.key != "" {
+		req.Header.Set("Idempotency-Key", c.key)
+	}
 	return req
 }
 
@@ -284,6 +288,13 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		t.Fatalf("@name post answered %s, want a private event", body)
 	}
 	s.do(call{method: "POST", path: "/api/users/alice/messages", token: bob, body: `{"text":"ok"}`, wantStatus: 201})
+	// Idempotency-Key: a repeat, the key reused for another message, a key too long.
+	for _, path := range []string{"/api/rooms/lobby/messages", "/api/users/bob/messages"} {
+		s.do(call{method: "POST", path: path, token: alice, key: "k " + path, body: `{"text":"once"}`, wantStatus: 201})
+		s.do(call{method: "POST", path: path, token: alice, key: "k " + path, body: `{"text":"once"}`, wantStatus: 200})
+		s.do(call{method: "POST", path: path, token: alice, key: "k " + path, body: `{"text":"twice"}`, wantStatus: 422})
+		s.do(call{method: "POST", path: path, token: alice, key: strings.Repeat("k", 129), body: `{"text":"no"}`, wantStatus: 400, badRequest: true})
+	}
 
 	for _, path := range []string{
 		"/api/me", "/api/rooms", "/api/rooms?limit=1", "/api/rooms?limit=1&after=lobby", "/api/conversations",

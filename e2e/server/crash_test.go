@@ -51,6 +51,7 @@ func TestBinary(t *testing.T) {
 	t.Run("SIGKILL loses no acknowledged write", func(t *testing.T) { testSIGKILL(t, bin) })
 	t.Run("SIGTERM ends streams and resume loses nothing", func(t *testing.T) { testSIGTERM(t, bin) })
 	t.Run("history-retention prunes", func(t *testing.T) { testRetentionFlag(t, bin) })
+	t.Run("Idempotency-Key survives kill -9 and a restart", func(t *testing.T) { testKeySurvivesRestart(t, bin) })
 }
 
 // --history-retention reaches the store: a server started with a tiny one

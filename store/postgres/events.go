@@ -62,6 +62,11 @@ const eventColumns = `id, kind, room, sender, recipient, subject, text, status, 
 // held the lock for one more round trip on every append of a cluster whose
 // instances take turns.
 func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error) {
+	return s.AppendOnce(ctx, after, nil, withoutKeys(prepare))
+}
+
+// AppendOnce is Append with Idempotency-Keys (see idempotency.go).
+func (s *Store) AppendOnce(ctx context.Context, after int64, keys []chat.Once, prepare func(head int64, newer []chat.Event, done []chat.KeyedEvent) ([]chat.Event, []chat.Once, error)) ([]chat.Event, error) {
 	// The transaction is two pipelines, BEGIN and the lock, then the
 	// writes and COMMIT: two round trips, one of them while holding the
 	// log's lock, against four with pgx.Tx (BEGIN, lock, writes, COMMIT).
@@ -101,10 +106,11 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 		newer, err = pgx.CollectRows(rows, scanEvent)
 		return err
 	})
+	lookup := queueKeyLookup(&lock, keys)
 	if err := conn.SendBatch(ctx, &lock).Close(); err != nil {
 		return nil, wrap("append: lock the log", err)
 	}
-	events, err := prepare(head, newer)
+	events, once, err := prepare(head, newer, lookup.done())
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
@@ -132,6 +138,7 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 				e.ID, e.User, e.Room)
 		}
 	}
+	queueKeys(&batch, once, out)
 	batch.Queue(`UPDATE log_head SET id = $1`, out[len(out)-1].ID)
 	batch.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
 		// COMMIT of a failed transaction answers ROLLBACK, not an error.

@@ -28,6 +28,11 @@ const eventColumns = `id, kind, room, sender, recipient, subject, text, status, 
 // under the lock. The one writer of a single node has seen everything, and
 // then nothing is read.
 func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error) {
+	return s.AppendOnce(ctx, after, nil, withoutKeys(prepare))
+}
+
+// AppendOnce is Append with Idempotency-Keys (see idempotency.go).
+func (s *Store) AppendOnce(ctx context.Context, after int64, keys []chat.Once, prepare func(head int64, newer []chat.Event, done []chat.KeyedEvent) ([]chat.Event, []chat.Once, error)) ([]chat.Event, error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("append: begin: %w", err)
@@ -43,7 +48,13 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 			return nil, fmt.Errorf("append: read newer events: %w", err)
 		}
 	}
-	events, err := prepare(head, newer)
+	var done []chat.KeyedEvent
+	if len(keys) > 0 {
+		if done, err = keyedEvents(ctx, tx, keys); err != nil {
+			return nil, fmt.Errorf("append: %w", err)
+		}
+	}
+	events, once, err := prepare(head, newer, done)
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
@@ -58,6 +69,11 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 		}
 		if err := applyMembership(ctx, tx, e); err != nil {
 			return nil, err
+		}
+		if i < len(once) && once[i].Given() {
+			if err := storeKey(ctx, tx, once[i], e); err != nil {
+				return nil, err
+			}
 		}
 		out[i] = e
 	}

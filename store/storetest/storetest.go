@@ -39,6 +39,9 @@ type Store interface {
 	Prune(ctx context.Context, cutoff time.Time) (int64, error)
 	PrunedThrough(ctx context.Context) (int64, error)
 	KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func())
+	// Idempotency-Keys: see idempotency.go.
+	AppendOnce(ctx context.Context, after int64, keys []chat.Once, prepare func(head int64, newer []chat.Event, done []chat.KeyedEvent) ([]chat.Event, []chat.Once, error)) ([]chat.Event, error)
+	PruneIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // Run runs the suite; open returns a new, empty store for each test.
@@ -66,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"KeepHistoryPrunesAtStartAndOnEveryTick", testKeepHistory},
 		{"EventsAfterDuringPruneIsGaplessOrAnError", testEventsAfterDuringPrune},
 	}
+	tests = append(tests, idempotencyTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}

@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// Idempotency-Keys live beside the log (migrations/00003_idempotency.sql):
+// a row per user and key, written in the transaction that appends its
+// event. AppendOnce costs no round trip more than Append: the keys of the
+// batch are looked up in the pipeline that takes the log's lock (each
+// lookup one statement for the whole batch), and stored in the pipeline
+// that commits. Appends are serialised by the lock and every key is
+// written under it, so a lookup sees every key committed before it: two
+// instances given the same key post once.
+
+// withoutKeys adapts Append's prepare to AppendOnce's.
+func withoutKeys(prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) func(int64, []chat.Event, []chat.KeyedEvent) ([]chat.Event, []chat.Once, error) {
+	return func(head int64, newer []chat.Event, _ []chat.KeyedEvent) ([]chat.Event, []chat.Once, error) {
+		events, err := prepare(head, newer)
+		return events, nil, err
+	}
+}
+
+// keyLookup collects the answers of the lookup queued in the lock's
+// pipeline.
+type keyLookup struct {
+	found  []chat.KeyedEvent
+	events map[int64]chat.Event
+}
+
+// queueKeyLookup queues, after the lock, the reads of keys and of their
+// events. Both run after the lock was granted (READ COMMITTED takes a
+// snapshot per statement), so they see every key an earlier append wrote.
+func queueKeyLookup(b *pgx.Batch, keys []chat.Once) *keyLookup {
+	l := &keyLookup{}
+	if len(keys) == 0 {
+		return l
+	}
+	users, names := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		users[i], names[i] = k.User, k.Key
+	}
+	const match = `(username, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+	b.Queue(`SELECT username, key, request, event_id FROM idempotency_keys WHERE `+match, users, names).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			l.found, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.KeyedEvent, error) {
+				var k chat.KeyedEvent
+				err := row.Scan(&k.User, &k.Key, &k.Request, &k.Event.ID)
+				return k, err
+			})
+			return err
+		})
+	b.Queue(`SELECT `+eventColumns+` FROM events WHERE id IN (SELECT event_id FROM idempotency_keys WHERE `+match+`)`, users, names).
+		Query(func(rows pgx.Rows) error {
+			events, err := pgx.CollectRows(rows, scanEvent)
+			l.events = make(map[int64]chat.Event, len(events))
+			for _, e := range events {
+				l.events[e.ID] = e
+			}
+			return err
+		})
+	return l
+}
+
+// done is the keys found with their events. A key whose event retention
+// pruned is left out, as if it had expired; so is one whose row a prune
+// deleted between the two reads.
+func (l *keyLookup) done() []chat.KeyedEvent {
+	out := l.found[:0]
+	for _, k := range l.found {
+		if e, ok := l.events[k.Event.ID]; ok {
+			k.Event = e
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// queueKeys queues, in one statement, the keys that the appended events
+// record (once[i] belongs to out[i]), each replacing the row of an expired
+// use of the same key.
+func queueKeys(b *pgx.Batch, once []chat.Once, out []chat.Event) {
+	var users, names []string
+	var requests [][]byte
+	var ids, created []int64
+	for i, k := range once {
+		if i >= len(out) || !k.Given() {
+			continue
+		}
+		users, names, requests = append(users, k.User), append(names, k.Key), append(requests, k.Request)
+		ids, created = append(ids, out[i].ID), append(created, out[i].TS.UnixMilli())
+	}
+	if len(users) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO idempotency_keys (username, key, request, event_id, created_ms)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[])
+		ON CONFLICT (username, key) DO UPDATE SET
+			request = excluded.request, event_id = excluded.event_id, created_ms = excluded.created_ms`,
+		users, names, requests, ids, created)
+}
+
+// PruneIdempotencyKeys deletes at most limit keys stored before before
+// and returns how many it deleted; the caller repeats it while it returns
+// limit. Instances pruning at once skip each other's rows, and a row an
+// append reused meanwhile is kept: the outer condition is checked again
+// on the row as it is when locked.
+func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE (username, key) IN
+		(SELECT username, key FROM idempotency_keys WHERE created_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+		AND created_ms < $1`, before.UnixMilli(), limit)
+	if err != nil {
+		return 0, wrap("prune idempotency keys", err)
+	}
+	return tag.RowsAffected(), nil
+}
