@@ -177,6 +177,25 @@ func TestMetricsFollowTheServer(t *testing.T) {
 	})
 }
 
+// A HEAD, served as the GET of its path, is timed as a HEAD.
+func TestMetricsNameHEAD(t *testing.T) {
+	srv := chattest.Start(t, withMetrics)
+	url := "http://" + srv.App.MetricsAddr() + "/metrics"
+	alice := srv.Login(t, "alice")
+	req, _ := http.NewRequest("HEAD", srv.URL+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+alice.Token)
+	resp := alice.Raw(req)
+	resp.Body.Close()
+	alice.MustDo("GET", "/api/me", nil, nil, http.StatusOK)
+	got := waitFor(t, url, sample{
+		`ssechat_http_request_duration_seconds_count{code="200",method="HEAD",route="/api/me"}`: 1,
+		`ssechat_http_request_duration_seconds_count{code="200",method="GET",route="/api/me"}`:  1,
+	})
+	if n := got[`ssechat_http_request_duration_seconds_count{code="200",method="GET",route="/api/me"}`]; n != 1 {
+		t.Errorf("%v GETs of /api/me timed, want 1 (the HEAD counted as a GET?)", n)
+	}
+}
+
 func mustInt(t *testing.T, s string) int64 {
 	t.Helper()
 	var n int64
