@@ -39,6 +39,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.D
 	// Counts every connection from Accept to Close, including those the
 	// broker takes over for streams; a trusted proxy's are not counted.
 	ln = netguard.LimitPerIP(ln, a.cfg.MaxConnsPerIP, a.trustedProxy)
+	if l, ok := ln.(*netguard.Listener); ok {
+		a.metrics.WatchConnections(l)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {

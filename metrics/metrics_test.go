@@ -276,12 +276,20 @@ type fakeBroker broker.Stats
 
 func (f fakeBroker) Stats() broker.Stats { return broker.Stats(f) }
 
+type fakeRefuser uint64
+
+func (f fakeRefuser) Refused() uint64 { return uint64(f) }
+
 func TestCollectorExportsBrokerStats(t *testing.T) {
 	m := metrics.New()
 	m.WatchBroker(fakeBroker{
 		StreamsOpen: 7, UsersOnline: 5, Deliveries: 1000, Kicked: 2, Replayed: 30,
 		Events: map[chat.Kind]int64{chat.KindMessage: 11, chat.KindPresence: 4},
 	})
+	if got := gather(t, m)[`ssechat_connections_refused_total{reason="per_ip"}`]; got != 0 {
+		t.Errorf("refused connections before a listener is watched: %v, want 0", got)
+	}
+	m.WatchConnections(fakeRefuser(9))
 	m.RateLimited("post")
 	m.RateLimited("post")
 	m.RateLimited("login")
@@ -293,6 +301,7 @@ func TestCollectorExportsBrokerStats(t *testing.T) {
 		"ssechat_slow_consumer_disconnects_total": 2, "ssechat_replayed_events_total": 30,
 		`ssechat_events_total{kind="message"}`: 11, `ssechat_events_total{kind="presence"}`: 4,
 		`ssechat_rate_limited_total{limit="post"}`: 2, `ssechat_rate_limited_total{limit="login"}`: 1,
+		`ssechat_connections_refused_total{reason="per_ip"}`:                                   9,
 		"ssechat_store_commit_duration_seconds_count":                                          1,
 		`ssechat_http_request_duration_seconds_count{code="200",method="GET",route="/api/me"}`: 1,
 	}
