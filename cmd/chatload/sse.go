@@ -73,6 +73,12 @@ func (p *sseParser) Line(line []byte) (sseEvent, bool) {
 	return sseEvent{}, false
 }
 
+// Restart drops a partly read event, keeping the last id: what a new
+// connection of the same stream starts from.
+func (p *sseParser) Restart() {
+	p.name, p.data, p.hasData = p.name[:0], p.data[:0], false
+}
+
 // LastID is the id the stream would resume from (Last-Event-ID).
 func (p *sseParser) LastID() string { return string(p.lastID) }
 
