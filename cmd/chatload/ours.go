@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -497,8 +498,10 @@ func (p *oursPoster) Post(ctx context.Context, text []byte) error {
 
 func (p *oursPoster) post(ctx context.Context, text []byte) error {
 	var pc *postConn
+	reused := false
 	select {
 	case pc = <-p.idle:
+		reused = true
 	default:
 		conn, err := p.o.dial.DialContext(ctx, "tcp", p.host)
 		if err != nil {
@@ -509,6 +512,11 @@ func (p *oursPoster) post(ctx context.Context, text []byte) error {
 	keep, err := pc.roundTrip(ctx, p.host, p.path, p.o.sess.Get(p.user), text)
 	if !keep {
 		pc.conn.Close()
+		if reused && isStale(err) && ctx.Err() == nil {
+			// The server closed the idle connection (its idle timeout)
+			// as the request went out: what a browser retries.
+			return p.post(ctx, text)
+		}
 		return err
 	}
 	select {
@@ -517,6 +525,13 @@ func (p *oursPoster) post(ctx context.Context, text []byte) error {
 		pc.conn.Close()
 	}
 	return err
+}
+
+// isStale tells a keep-alive connection the server had closed (no answer
+// at all) from a refusal or a timeout.
+func isStale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Close closes the poster's idle keep-alive connections: the server
