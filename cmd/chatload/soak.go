@@ -619,7 +619,12 @@ func (s *soak) post(ctx context.Context, start, end time.Time) {
 		}
 		u := s.users[order[k%len(order)]]
 		if u.poster == nil {
-			p, _ := s.o.Publisher(ctx, -1, u.name, roomName(u.room))
+			p, err := s.o.Publisher(ctx, -1, u.name, roomName(u.room))
+			if err != nil { // no token: the setup logged everyone in
+				s.errs.Add("post " + errKind(err))
+				<-sem
+				continue
+			}
 			u.poster = p.(*oursPoster)
 		}
 		s.seqRoom[seq] = int32(u.room)
