@@ -92,8 +92,9 @@ type App struct {
 	broker     *broker.Broker
 	handler    http.Handler
 	stopPruner func()
-	cfg        Config          // what Serve needs (serve.go)
-	metricsSrv *metrics.Server // nil: no metrics listener
+	cfg        Config           // what Serve needs (serve.go)
+	metrics    *metrics.Metrics // the registry, served or not (observe.go)
+	metricsSrv *metrics.Server  // nil: no metrics listener
 
 	// closeLimits closes the limits' connection to Redis (limits.go).
 	closeLimits func() error
@@ -134,6 +135,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		handler:    handlers.New(cfg.Log, accounts, b, st, cfg.Static, cfg.HTTP),
 		stopPruner: func() {},
 		cfg:        cfg,
+		metrics:    m,
 
 		closeLimits: closeLimits,
 	}

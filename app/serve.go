@@ -39,7 +39,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.D
 	// Counts every connection from Accept to Close, including those the
 	// broker takes over for streams; a trusted proxy's are not counted.
 	// Under TLS it sees ciphertext: net/http's own errors stay plain there.
-	ln = netguard.Wrap(ln, a.cfg.MaxConnsPerIP, a.trustedProxy)
+	guarded := netguard.Wrap(ln, a.cfg.MaxConnsPerIP, a.trustedProxy)
+	a.metrics.WatchConnections(guarded)
+	ln = guarded
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {

@@ -10,9 +10,14 @@
 #   bench/run.sh --targets ours        # one system only
 #   bench/run.sh --targets ours,cluster --only fanout5k,write   # single node beside the cluster
 #   bench/run.sh --profile             # also CPU/heap profiles of ours (--pprof) per workload
+#   bench/run.sh --only soak           # the soak alone (SOAK_DURATION, default 3m; not in the full set)
 #   NICE=0 bench/run.sh                # do not raise the run's CPU priority (see below)
 #
-# Workloads: fanout5k, fanout10k, search, idle, write, storm.
+# Workloads: fanout5k, fanout10k, search, idle, write, storm; and soak, run
+# only when named: ours with its abuse limits on (`chatload soak` starts it),
+# 3,000 users churning their streams and posting while an attacker holds
+# idle sockets and floods posts; it prints its own report (also in
+# soak.md) and makes run.sh exit 1 when a check fails.
 # Targets: ours (one ssechat on SQLite), socketio (the baseline), cluster (two
 # ssechat instances on PostgreSQL + Redis, on the same cores; chatload spreads
 # its users over both). cluster runs only fanout5k and write; the other
@@ -30,6 +35,7 @@ ONLY="fanout5k,fanout10k,search,idle,write,storm"
 TARGETS="ours,socketio"
 DURATION=20s
 SEARCH_DURATION=10s
+SOAK_DURATION=${SOAK_DURATION:-3m}
 RATES="20,50,80,110,150,200,300,400,500,650"
 OURS_PORT=18090
 SIO_PORT=18091
@@ -54,7 +60,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift 2 ;;
 	--server-flags) EXTRA_OURS_FLAGS=$2; shift 2 ;;
 	--profile) PROFILE=1; shift ;;
-	-h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -369,14 +375,35 @@ if want storm; then
 	NOTES+=(-note "storm: $S5K log in+join+stream=all ready ≤ 10 s")
 fi
 
-echo >&2
-{
-	echo "## $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+SOAK_FAILED=0
+if want soak && has_target ours; then
+	echo "# soak: ours with its limits on, $SOAK_DURATION" >&2
+	wait_quiet
+	mkdir -p "$WORK/soak"
+	{
+		echo "## soak, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+		echo
+		echo "\`chatload soak -users $(scaled 3000) -duration $SOAK_DURATION\` (server: \`$WORK/soak/server.log\`)"
+	} >"$WORK/soak.md"
+	if ! "$WORK/chatload" soak -server "$WORK/ssechat" -dir "$WORK/soak" -users "$(scaled 3000)" \
+		-duration "$SOAK_DURATION" -out "$WORK/soak.jsonl" >>"$WORK/soak.md"; then
+		SOAK_FAILED=1
+	fi
+	cat "$WORK/soak.md"
 	echo
-	"$WORK/chatload" table -in "$OUT" -targets "$TARGETS" -vs cluster=ours "${NOTES[@]}"
-} | tee "$WORK/table.md"
-echo
-echo "Raw results: $OUT (table also in $WORK/table.md)"
+	echo "Soak: $WORK/soak.md, figures $WORK/soak.jsonl"
+fi
+
+if [ -s "$OUT" ]; then
+	echo >&2
+	{
+		echo "## $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+		echo
+		"$WORK/chatload" table -in "$OUT" -targets "$TARGETS" -vs cluster=ours "${NOTES[@]}"
+	} | tee "$WORK/table.md"
+	echo
+	echo "Raw results: $OUT (table also in $WORK/table.md)"
+fi
 if [ "$PROFILE" = 1 ]; then
 	# A short excerpt of every profile, next to it, for BENCHMARKS.md.
 	for p in "$WORK"/profiles/*.pprof; do
@@ -388,3 +415,4 @@ if [ "$PROFILE" = 1 ]; then
 	done
 	echo "Profiles: $WORK/profiles (*.top.txt: excerpts)"
 fi
+exit "$SOAK_FAILED"

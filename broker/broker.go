@@ -52,13 +52,16 @@ type Store interface {
 type Cluster interface {
 	// Announce tells the other instances that the log grew to head.
 	Announce(ctx context.Context, head int64)
-	// SetLocal records whether this instance holds streams of user; the
-	// cluster answers with PresenceChanged on every instance when that
-	// makes the user come online or go offline anywhere. An error (the
-	// cluster is unreachable) is retried later.
-	SetLocal(ctx context.Context, user string, holds bool) error
+	// SetLocal records how many streams of user this instance holds (0:
+	// none); the cluster answers with PresenceChanged on every instance
+	// when that makes the user come online or go offline anywhere. An
+	// error (the cluster is unreachable) is retried later.
+	SetLocal(ctx context.Context, user string, streams int) error
 	// Online lists the users online on any instance.
 	Online(ctx context.Context) ([]string, error)
+	// StreamsElsewhere counts the streams of user that the other
+	// instances last said they hold (SetLocal), for the stream cap.
+	StreamsElsewhere(ctx context.Context, user string) (int, error)
 }
 
 // Config tunes a Broker; zero fields take the defaults below.

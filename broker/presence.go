@@ -13,13 +13,14 @@ import (
 // rooms would judge (see conn.goLive). Their frames carry the stream's
 // position as id, so that the browser's Last-Event-ID stays valid.
 //
-// The flow: a user's first local stream opening or last one closing marks
-// them dirty; runPresence tells the cluster; the cluster tells every
+// The flow: a user's local stream opening or closing marks them dirty;
+// runPresence tells the cluster how many this instance now holds (the
+// stream cap counts them across instances); the cluster tells every
 // instance, this one included, when the user came online or went offline
 // anywhere (PresenceChanged); each instance then tells its own streams.
 
-// markDirty notes that user's local streams opened or closed; the caller
-// holds b.mu.
+// markDirty notes that one of user's local streams opened or closed; the
+// caller holds b.mu.
 func (b *Broker) markDirty(user string) {
 	b.dirty[user] = struct{}{}
 	select {
@@ -31,10 +32,11 @@ func (b *Broker) markDirty(user string) {
 // presenceRetry is how soon a failed report to the cluster is retried.
 const presenceRetry = time.Second
 
-// runPresence reports to the cluster which users this instance holds
-// streams of. It owns told, what the cluster was last told.
+// runPresence reports to the cluster how many streams of each user this
+// instance holds. It owns told, what the cluster was last told. Changes
+// that come faster than the cluster answers are reported as their sum.
 func (b *Broker) runPresence(ctx context.Context) {
-	told := make(map[string]bool)
+	told := make(map[string]int)
 	retry := time.NewTicker(presenceRetry)
 	defer retry.Stop()
 	failing := false
@@ -46,20 +48,20 @@ func (b *Broker) runPresence(ctx context.Context) {
 		case <-retry.C:
 		}
 		b.mu.Lock()
-		changed := make(map[string]bool, len(b.dirty))
+		changed := make(map[string]int, len(b.dirty))
 		for user := range b.dirty {
-			if holds := len(b.conns[user]) > 0; holds != told[user] {
-				changed[user] = holds
+			if n := len(b.conns[user]); n != told[user] {
+				changed[user] = n
 			}
 		}
 		clear(b.dirty)
 		b.mu.Unlock()
 		var err error
-		for user, holds := range changed {
+		for user, n := range changed {
 			if err == nil {
-				if err = b.cluster.SetLocal(ctx, user, holds); err == nil {
-					if holds {
-						told[user] = true
+				if err = b.cluster.SetLocal(ctx, user, n); err == nil {
+					if n > 0 {
+						told[user] = n
 					} else {
 						delete(told, user)
 					}

@@ -141,9 +141,7 @@ func (b *Broker) register(c *conn) error {
 	b.conns[c.user][c] = struct{}{}
 	b.stats.streams.Add(1)
 	b.connsChanged(c.user)
-	if len(b.conns[c.user]) == 1 {
-		b.markDirty(c.user)
-	}
+	b.markDirty(c.user)
 	b.connsDone.Add(1)
 	return nil
 }
@@ -159,8 +157,8 @@ func (b *Broker) unregister(c *conn) {
 	b.connsChanged(c.user)
 	if len(b.conns[c.user]) == 0 {
 		delete(b.conns, c.user)
-		b.markDirty(c.user)
 	}
+	b.markDirty(c.user)
 }
 
 // run is the connection's writer: the backlog first, then whatever the

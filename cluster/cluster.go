@@ -53,9 +53,10 @@ func (l *Local) Start(_ context.Context, listener Listener) {
 // Announce does nothing: the log's only writer has applied it already.
 func (l *Local) Announce(context.Context, int64) {}
 
-// SetLocal records whether this instance holds streams of user, and tells
-// the listener when that makes the user come online or go offline.
-func (l *Local) SetLocal(_ context.Context, user string, holds bool) error {
+// SetLocal records how many streams of user this instance holds, and
+// tells the listener when that makes the user come online or go offline.
+func (l *Local) SetLocal(_ context.Context, user string, streams int) error {
+	holds := streams > 0
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.online[user] == holds {
@@ -82,6 +83,9 @@ func (l *Local) Online(context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// StreamsElsewhere is always 0: there is no elsewhere.
+func (l *Local) StreamsElsewhere(context.Context, string) (int, error) { return 0, nil }
 
 // EndSession tells the listener at once.
 func (l *Local) EndSession(_ context.Context, key string) error {

@@ -35,7 +35,7 @@ type Redis struct {
 	// script would be undone by it.
 	regMu  sync.RWMutex
 	heldMu sync.Mutex
-	held   map[string]struct{} // users SetLocal(true) was last called for
+	held   map[string]int // users SetLocal was last called for with streams > 0, and that count
 	// dirty says that Redis may disagree with held (a SetLocal failed, or
 	// found the instance unregistered): the next heartbeat syncs.
 	dirty atomic.Bool
@@ -44,6 +44,9 @@ type Redis struct {
 	registered bool
 
 	announceFailing atomic.Bool
+	// streamsSkipUntil (unix ns): StreamsElsewhere fails at once until
+	// then, after Redis failed to answer it.
+	streamsSkipUntil atomic.Int64
 
 	ctx    context.Context // canceled by Close: aborts calls in flight
 	cancel context.CancelFunc
@@ -118,7 +121,7 @@ func Open(ctx context.Context, url, prefix, instance string, log *slog.Logger) (
 		chLog:      prefix + "log",
 		chPresence: prefix + "presence",
 		chSessions: prefix + "sessions",
-		held:       make(map[string]struct{}),
+		held:       make(map[string]int),
 		kick:       make(chan struct{}, 1),
 		ready:      make(chan struct{}),
 	}
@@ -319,15 +322,15 @@ func (r *Redis) beat() error {
 	}
 	r.dirty.Store(false)
 	r.heldMu.Lock()
-	args := make([]any, 0, 2+len(r.held))
+	args := make([]any, 0, 2+2*len(r.held))
 	args = append(args, r.prefix, r.instance)
-	for u := range r.held {
-		args = append(args, u)
+	for u, n := range r.held {
+		args = append(args, u, n)
 	}
 	r.heldMu.Unlock()
 	if err := syncScript.Run(ctx, r.client, nil, args...).Err(); err != nil {
 		r.dirty.Store(true)
-		return fmt.Errorf("cluster: sync %d users: %w", len(args)-2, err)
+		return fmt.Errorf("cluster: sync %d users: %w", (len(args)-2)/2, err)
 	}
 	r.registered = true
 	return nil
@@ -367,13 +370,14 @@ func (r *Redis) Announce(ctx context.Context, head int64) {
 	}
 }
 
-// SetLocal records whether this instance holds streams of user. The user
-// comes online when the first instance holds them and goes offline when
-// the last stops; every instance is told of that once. Calling it again
-// with the same holds changes nothing, so a caller may retry after an
-// error. Even on an error the wish is remembered, and the heartbeat
-// brings Redis in line once it answers again.
-func (r *Redis) SetLocal(ctx context.Context, user string, holds bool) error {
+// SetLocal records how many streams of user this instance holds (0:
+// none). The user comes online when the first instance holds some and
+// goes offline when the last stops; every instance is told of that once.
+// Calling it again with the same count changes nothing, so a caller may
+// retry after an error. Even on an error the wish is remembered, and the
+// heartbeat brings Redis in line once it answers again.
+func (r *Redis) SetLocal(ctx context.Context, user string, streams int) error {
+	holds := streams > 0
 	ctx, cancel := context.WithTimeout(ctx, r.timing.op)
 	defer cancel()
 	r.regMu.RLock()
@@ -385,7 +389,7 @@ func (r *Redis) SetLocal(ctx context.Context, user string, holds bool) error {
 	}
 	r.heldMu.Lock()
 	if holds {
-		r.held[user] = struct{}{}
+		r.held[user] = streams
 	} else {
 		delete(r.held, user)
 	}
@@ -393,7 +397,7 @@ func (r *Redis) SetLocal(ctx context.Context, user string, holds bool) error {
 	var err error
 	if holds {
 		var added int
-		added, err = joinScript.Run(ctx, r.client, nil, r.prefix, r.instance, user).Int()
+		added, err = joinScript.Run(ctx, r.client, nil, r.prefix, r.instance, user, streams).Int()
 		if err == nil && added == 1 {
 			r.dirty.Store(true)
 			select {
@@ -406,7 +410,7 @@ func (r *Redis) SetLocal(ctx context.Context, user string, holds bool) error {
 	}
 	if err != nil {
 		r.dirty.Store(true)
-		return fmt.Errorf("cluster: set %q holds=%t: %w", user, holds, err)
+		return fmt.Errorf("cluster: set %q streams=%d: %w", user, streams, err)
 	}
 	return nil
 }
@@ -421,6 +425,38 @@ func (r *Redis) Online(ctx context.Context) ([]string, error) {
 	}
 	return users, nil
 }
+
+// StreamsElsewhere counts the streams of user that the other instances
+// last reported (SetLocal). An instance that died without a goodbye counts
+// until it is swept as dead (within 30 s). It waits at most streamsTimeout
+// for Redis, and after a failure answers an error at once for a second,
+// so that a Redis that hangs costs a stream's open little (the caller
+// then counts this instance's streams only).
+func (r *Redis) StreamsElsewhere(ctx context.Context, user string) (int, error) {
+	if time.Now().UnixNano() < r.streamsSkipUntil.Load() {
+		return 0, errors.New("cluster: redis failed a moment ago")
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamsTimeout)
+	defer cancel()
+	counts, err := r.client.HGetAll(ctx, r.prefix+"streams:"+user).Result()
+	if err != nil {
+		r.streamsSkipUntil.Store(time.Now().Add(time.Second).UnixNano())
+		return 0, fmt.Errorf("cluster: streams of %q: %w", user, err)
+	}
+	n := 0
+	for id, v := range counts {
+		if id == r.instance {
+			continue // the caller counts its own streams itself, exactly
+		}
+		if c, err := strconv.Atoi(v); err == nil && c > 0 {
+			n += c
+		}
+	}
+	return n, nil
+}
+
+// streamsTimeout bounds StreamsElsewhere: opening a stream waits for it.
+const streamsTimeout = 250 * time.Millisecond
 
 // EndSession tells every instance, this one included, that the session
 // whose key is key ended.

@@ -220,8 +220,17 @@ func flush(t *testing.T, via *node, nodes ...*node) {
 
 func setLocal(t *testing.T, n *node, user string, holds bool) {
 	t.Helper()
-	if err := n.SetLocal(context.Background(), user, holds); err != nil {
-		t.Fatalf("SetLocal(%q, %t): %v", user, holds, err)
+	streams := 0
+	if holds {
+		streams = 1
+	}
+	setStreams(t, n, user, streams)
+}
+
+func setStreams(t *testing.T, n *node, user string, streams int) {
+	t.Helper()
+	if err := n.SetLocal(context.Background(), user, streams); err != nil {
+		t.Fatalf("SetLocal(%q, %d): %v", user, streams, err)
 	}
 }
 
@@ -383,6 +392,72 @@ func TestRedisDeadInstanceIsSwept(t *testing.T) {
 	}
 }
 
+// wantElsewhere waits until n counts want streams of user on the other
+// instances.
+func wantElsewhere(t *testing.T, n *node, user string, want int) {
+	t.Helper()
+	var got int
+	var err error
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if got, err = n.StreamsElsewhere(context.Background(), user); err == nil && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s counts %d streams of %s elsewhere (err %v), want %d", n.instance, got, user, err, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Each instance sees the streams the others hold, never its own; the
+// counts follow SetLocal, survive Redis forgetting the instance (the
+// heartbeat's sync restores them) and leave with a dead instance.
+func TestRedisStreamsElsewhere(t *testing.T) {
+	prefix := newPrefix()
+	url := sharedRedis(t, prefix)
+	a, b, c := start(t, url, prefix, fast), start(t, url, prefix, fast), start(t, url, prefix, fast)
+	ctx := context.Background()
+
+	setStreams(t, a, "ann", 2)
+	setStreams(t, b, "ann", 3)
+	wantElsewhere(t, a, "ann", 3)
+	wantElsewhere(t, b, "ann", 2)
+	wantElsewhere(t, c, "ann", 5)
+	wantElsewhere(t, c, "nobody", 0)
+
+	setStreams(t, b, "ann", 1)
+	wantElsewhere(t, c, "ann", 3)
+	setStreams(t, b, "ann", 0)
+	wantElsewhere(t, c, "ann", 2)
+	wantElsewhere(t, a, "ann", 0)
+	setStreams(t, b, "ann", 4)
+
+	// Redis forgot B (as after a restart): its next beat syncs its counts.
+	if err := b.client.ZRem(ctx, prefix+"instances", b.instance).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.client.Del(ctx, prefix+"streams:ann").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.beat(); err != nil {
+		t.Fatal(err)
+	}
+	wantElsewhere(t, a, "ann", 4)
+	// A's streams of ann close: B's remain.
+	setStreams(t, a, "ann", 0)
+	wantElsewhere(t, c, "ann", 4)
+
+	// B dies without a goodbye: once swept, its streams count no more.
+	if err := b.shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	wantElsewhere(t, c, "ann", 0)
+	if n, err := c.client.Exists(ctx, prefix+"streams:ann").Result(); err != nil || n != 0 {
+		t.Errorf("the dead instance's counts: exists=%d, err=%v", n, err)
+	}
+}
+
 func TestRedisCloseSaysGoodbye(t *testing.T) {
 	prefix := newPrefix()
 	url := sharedRedis(t, prefix)
@@ -402,7 +477,7 @@ func TestRedisCloseSaysGoodbye(t *testing.T) {
 	if err := b.client.ZScore(context.Background(), prefix+"instances", a.instance).Err(); !errors.Is(err, redis.Nil) {
 		t.Errorf("closed instance still registered: %v", err)
 	}
-	if err := a.SetLocal(context.Background(), "late", true); err == nil {
+	if err := a.SetLocal(context.Background(), "late", 1); err == nil {
 		t.Error("SetLocal after Close succeeded")
 	}
 	if err := a.Close(); err != nil {
@@ -595,10 +670,14 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatal("Ping succeeded with redis down")
 	}
 	// The caller is told, and retries later; the wish is kept meanwhile.
-	if err := a.SetLocal(ctx, "cy", true); err == nil {
+	if err := a.SetLocal(ctx, "cy", 1); err == nil {
 		t.Fatal("SetLocal succeeded with redis down")
 	}
 	a.Announce(ctx, 99) // must come back, not hang
+	// The stream cap is told it cannot know, and counts locally.
+	if _, err := a.StreamsElsewhere(ctx, "bob"); err == nil {
+		t.Fatal("StreamsElsewhere succeeded with redis down")
+	}
 
 	// Stay down a while (the outage itself, not a synchronisation): the
 	// reconnect loops must back off, not spin.
@@ -624,6 +703,11 @@ func TestRedisRestart(t *testing.T) {
 		users, err := b.Online(ctx)
 		slices.Sort(users)
 		return err == nil && slices.Equal(users, []string{"ann", "bob", "cy"})
+	})
+	// The stream counts came back with the users.
+	waitFor(t, "cy's stream counted again", func() bool {
+		n, err := b.StreamsElsewhere(ctx, "cy")
+		return err == nil && n == 1
 	})
 	a.Announce(ctx, 100)
 	for i, n := range []*node{a, b} {

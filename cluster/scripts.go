@@ -2,16 +2,17 @@ package cluster
 
 import "github.com/redis/go-redis/v9"
 
-// The presence of a user is spread over three kinds of keys, all under the
-// prefix:
+// The presence of a user is spread over these keys, all under the prefix:
 //
-//	inst:<id>    SET   users whose streams instance <id> holds
-//	pres:<user>  SET   instances holding streams of <user>
-//	online       SET   users with at least one holder
-//	instances    ZSET  instance id → its last heartbeat (ms, Redis's clock)
+//	inst:<id>       SET   users whose streams instance <id> holds
+//	pres:<user>     SET   instances holding streams of <user>
+//	streams:<user>  HASH  instance id → how many streams of <user> it holds
+//	online          SET   users with at least one holder
+//	instances       ZSET  instance id → its last heartbeat (ms, Redis's clock)
 //
-// Every change goes through one of the scripts below, so the three sets
-// agree and a transition is published by the one script that made it:
+// Every change goes through one of the scripts below, so the keys agree
+// (a field of streams:<user> exists exactly when the instance is in
+// pres:<user>, and goes with it when a dead instance is dropped) and a transition is published by the one script that made it:
 // SADD/SREM on online report whether the member was there, which is what
 // makes "exactly once" hold even when two instances race, and what makes
 // every script safe to run twice (go-redis retries a call whose reply was
@@ -35,7 +36,8 @@ local function now()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function join(id, user)
+local function join(id, user, streams)
+  redis.call('HSET', p .. 'streams:' .. user, id, streams)
   redis.call('SADD', p .. 'inst:' .. id, user)
   redis.call('SADD', p .. 'pres:' .. user, id)
   if redis.call('SADD', p .. 'online', user) == 1 then
@@ -44,6 +46,7 @@ local function join(id, user)
 end
 
 local function leave(id, user)
+  redis.call('HDEL', p .. 'streams:' .. user, id)
   redis.call('SREM', p .. 'inst:' .. id, user)
   redis.call('SREM', p .. 'pres:' .. user, id)
   if redis.call('SCARD', p .. 'pres:' .. user) == 0
@@ -61,14 +64,15 @@ local function drop(id)
 end
 `
 
-// joinScript: ARGV[3] is a user the instance now holds. It returns 1 when
+// joinScript: ARGV[3] is a user the instance now holds, ARGV[4] how many
+// of their streams (1 if absent). It returns 1 when
 // the instance was not registered (Redis lost its data, or a sweep took
 // the instance for dead): its other users are missing then, and the
 // caller must sync them. Registering here too means that a user joined in
 // that state is still swept if the instance dies before its next
 // heartbeat.
 var joinScript = redis.NewScript(scriptLib + `
-join(ARGV[2], ARGV[3])
+join(ARGV[2], ARGV[3], tonumber(ARGV[4]) or 1)
 return redis.call('ZADD', p .. 'instances', 'NX', now(), ARGV[2])
 `)
 
@@ -85,16 +89,17 @@ return redis.call('ZADD', p .. 'instances', now(), ARGV[2])
 `)
 
 // syncScript makes Redis agree with the instance: ARGV[3:] are all the
-// users it holds. Users it no longer holds leave, the others join; only
-// real transitions are published.
+// users it holds, each followed by how many of their streams. Users it no
+// longer holds leave, the others join; only real transitions are
+// published.
 var syncScript = redis.NewScript(scriptLib + `
 local id = ARGV[2]
 local held = {}
-for i = 3, #ARGV do held[ARGV[i]] = true end
+for i = 3, #ARGV, 2 do held[ARGV[i]] = true end
 for _, user in ipairs(redis.call('SMEMBERS', p .. 'inst:' .. id)) do
   if not held[user] then leave(id, user) end
 end
-for i = 3, #ARGV do join(id, ARGV[i]) end
+for i = 3, #ARGV, 2 do join(id, ARGV[i], tonumber(ARGV[i + 1])) end
 redis.call('ZADD', p .. 'instances', now(), id)
 return 0
 `)

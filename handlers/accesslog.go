@@ -50,15 +50,15 @@ func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	d := time.Since(start)
-	route, status := c.FullPath(), c.Writer.Status()
+	route, status, method := c.FullPath(), c.Writer.Status(), requestMethod(c.Request)
 	if s.opts.Metrics != nil && (route != streamRoute || status != http.StatusOK) {
-		s.opts.Metrics.ObserveRequest(route, methodLabel(c.Request.Method), status, d)
+		s.opts.Metrics.ObserveRequest(route, methodLabel(method), status, d)
 	}
 	if !s.opts.AccessLog {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 7)
-	attrs = append(attrs, slog.String("method", c.Request.Method), slog.String("route", route))
+	attrs = append(attrs, slog.String("method", method), slog.String("route", route))
 	if route == "" {
 		attrs = append(attrs, slog.String("path", c.Request.URL.Path))
 	}

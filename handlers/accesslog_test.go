@@ -164,3 +164,32 @@ func TestAccessLogOff(t *testing.T) {
 		t.Errorf("%d access lines with the access log off: %v", len(lines), lines)
 	}
 }
+
+// A HEAD, which the router serves as the GET of its path, is logged as
+// the HEAD the client sent.
+func TestAccessLogNamesHEAD(t *testing.T) {
+	var logs logBuffer
+	srv := chattest.Start(t, logTo(&logs, true))
+	alice := srv.Login(t, "alice")
+	req, _ := http.NewRequest("HEAD", srv.URL+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+alice.Token)
+	resp := alice.Raw(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD /api/me: %d", resp.StatusCode)
+	}
+	alice.MustDo("GET", "/api/me", nil, nil, http.StatusOK)
+	var methods []string
+	chattest.Eventually(t, "access lines for /api/me", func() bool {
+		methods = methods[:0]
+		for _, l := range logs.requests(t) {
+			if l["route"] == "/api/me" {
+				methods = append(methods, l["method"].(string))
+			}
+		}
+		return len(methods) >= 2
+	})
+	if len(methods) != 2 || methods[0] != "HEAD" || methods[1] != "GET" {
+		t.Errorf("access lines of /api/me by method: %v, want [HEAD GET]", methods)
+	}
+}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -73,14 +74,28 @@ func isHEADOfGET(c *gin.Context) bool {
 // headAsGET serves a HEAD as the GET of the same path, through all of its
 // route's middleware (authentication included). net/http drops the body,
 // since it still holds the request as a HEAD, and sets Content-Length when
-// the whole answer was buffered, as for a GET.
+// the whole answer was buffered, as for a GET. The request's context says
+// it was a HEAD (requestMethod), for the access log and the metrics: gin's
+// Keys do not survive the second pass through the router.
 func headAsGET(c *gin.Context, r *gin.Engine) {
-	get := c.Request.WithContext(c.Request.Context())
+	get := c.Request.WithContext(context.WithValue(c.Request.Context(), headKey{}, true))
 	get.Method = http.MethodGet
 	c.Request = get
 	c.Writer.Header().Del("Allow")
 	r.HandleContext(c)
 	c.Abort()
+}
+
+// headKey marks the context of a HEAD served as a GET (headAsGET).
+type headKey struct{}
+
+// requestMethod is the method the client sent: HEAD for a HEAD that
+// headAsGET turned into a GET for the router.
+func requestMethod(r *http.Request) string {
+	if r.Method == http.MethodGet && r.Context().Value(headKey{}) != nil {
+		return http.MethodHead
+	}
+	return r.Method
 }
 
 // bodyDeadline gives the request's body BodyTimeout from now to arrive: a

@@ -17,8 +17,9 @@ import (
 
 // Census is what the limits read from the chat: counts, no I/O.
 type Census interface {
-	// StreamsOf counts user's streams open on this instance.
-	StreamsOf(user string) int
+	// StreamsOf counts user's open streams, on every instance of the
+	// cluster as far as it can tell.
+	StreamsOf(ctx context.Context, user string) int
 	// RoomExists reports whether anyone ever joined room.
 	RoomExists(room string) bool
 }
@@ -90,15 +91,17 @@ func (s *Server) limitMessages(c *gin.Context) {
 // one of the others closes.
 const streamRetry = 5 * time.Second
 
-// admitStream caps the streams a user holds open on this instance. It
-// reads the count before the stream registers, so opens racing each other
-// may pass together: the cap holds to within the opens in flight at once.
+// admitStream caps the streams a user holds open, across the instances
+// with --redis. It reads the count before the stream registers, and the
+// other instances' counts as they last reported them, so opens racing
+// each other may pass together: the cap holds to within the opens in
+// flight at once.
 func (s *Server) admitStream(c *gin.Context) bool {
 	most := s.guards.streams
 	if most <= 0 {
 		return true
 	}
-	if s.chat.StreamsOf(currentUser(c)) < most {
+	if s.chat.StreamsOf(c.Request.Context(), currentUser(c)) < most {
 		return true
 	}
 	s.tooMany(c, "streams", streamRetry, fmt.Sprintf("too many open streams: at most %d per user; close one", most))

@@ -186,7 +186,7 @@ func TestStreamCap(t *testing.T) {
 	bob.Stream("").Ready() // bob has his own cap
 
 	first.Close()
-	chattest.Eventually(t, "alice's closed stream to unregister", func() bool { return srv.App.Broker().StreamsOf("alice") == 1 })
+	chattest.Eventually(t, "alice's closed stream to unregister", func() bool { return srv.App.Broker().StreamsOf(t.Context(), "alice") == 1 })
 	alice.Stream("").Ready()
 	want429(t, "a 3rd stream again", send(t, srv.URL, "GET", "/api/stream", alice.Token, "", nil), "5", "too many open streams")
 }

@@ -10,6 +10,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,9 @@ type Metrics struct {
 	requests    *prometheus.HistogramVec
 	commits     prometheus.Histogram
 	rateLimited *prometheus.CounterVec
+	// refuser counts the connections the public listener refused; nil
+	// until Serve wraps it, or when no cap is set.
+	refuser atomic.Pointer[Refuser]
 }
 
 // New returns a registry with the Go and process collectors and the
@@ -56,7 +60,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.commits, m.rateLimited,
+		m.requests, m.commits, m.rateLimited, connCollector{m},
 	)
 	return m
 }
@@ -82,6 +86,36 @@ func (m *Metrics) RateLimited(limit string) {
 
 // ObserveCommit records one append transaction's duration.
 func (m *Metrics) ObserveCommit(d time.Duration) { m.commits.Observe(d.Seconds()) }
+
+// Refuser is a listener that refuses connections and counts them
+// (netguard.Listener).
+type Refuser interface {
+	// Refused counts the connections refused so far.
+	Refused() uint64
+}
+
+// WatchConnections exports l's refusals, read when metrics are scraped.
+// Until it is called they read 0.
+func (m *Metrics) WatchConnections(l Refuser) { m.refuser.Store(&l) }
+
+var refusedDesc = prometheus.NewDesc("ssechat_connections_refused_total",
+	"Connections closed at accept, unread, by reason: per_ip, the client address already held --max-conns-per-ip.",
+	[]string{"reason"}, nil)
+
+// connCollector reads the listener's refusals at scrape time: a refusal
+// happens under exactly the flood it defends against, and costs an atomic
+// add, never a call into Prometheus.
+type connCollector struct{ m *Metrics }
+
+func (c connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- refusedDesc }
+
+func (c connCollector) Collect(ch chan<- prometheus.Metric) {
+	var n uint64
+	if l := c.m.refuser.Load(); l != nil {
+		n = (*l).Refused()
+	}
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(n), "per_ip")
+}
 
 // Broker is where the broker's counts are read from at each scrape.
 type Broker interface {

@@ -177,6 +177,25 @@ func TestMetricsFollowTheServer(t *testing.T) {
 	})
 }
 
+// A HEAD, served as the GET of its path, is timed as a HEAD.
+func TestMetricsNameHEAD(t *testing.T) {
+	srv := chattest.Start(t, withMetrics)
+	url := "http://" + srv.App.MetricsAddr() + "/metrics"
+	alice := srv.Login(t, "alice")
+	req, _ := http.NewRequest("HEAD", srv.URL+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+alice.Token)
+	resp := alice.Raw(req)
+	resp.Body.Close()
+	alice.MustDo("GET", "/api/me", nil, nil, http.StatusOK)
+	got := waitFor(t, url, sample{
+		`ssechat_http_request_duration_seconds_count{code="200",method="HEAD",route="/api/me"}`: 1,
+		`ssechat_http_request_duration_seconds_count{code="200",method="GET",route="/api/me"}`:  1,
+	})
+	if n := got[`ssechat_http_request_duration_seconds_count{code="200",method="GET",route="/api/me"}`]; n != 1 {
+		t.Errorf("%v GETs of /api/me timed, want 1 (the HEAD counted as a GET?)", n)
+	}
+}
+
 func mustInt(t *testing.T, s string) int64 {
 	t.Helper()
 	var n int64
@@ -257,12 +276,20 @@ type fakeBroker broker.Stats
 
 func (f fakeBroker) Stats() broker.Stats { return broker.Stats(f) }
 
+type fakeRefuser uint64
+
+func (f fakeRefuser) Refused() uint64 { return uint64(f) }
+
 func TestCollectorExportsBrokerStats(t *testing.T) {
 	m := metrics.New()
 	m.WatchBroker(fakeBroker{
 		StreamsOpen: 7, UsersOnline: 5, Deliveries: 1000, Kicked: 2, Replayed: 30,
 		Events: map[chat.Kind]int64{chat.KindMessage: 11, chat.KindPresence: 4},
 	})
+	if got := gather(t, m)[`ssechat_connections_refused_total{reason="per_ip"}`]; got != 0 {
+		t.Errorf("refused connections before a listener is watched: %v, want 0", got)
+	}
+	m.WatchConnections(fakeRefuser(9))
 	m.RateLimited("post")
 	m.RateLimited("post")
 	m.RateLimited("login")
@@ -274,6 +301,7 @@ func TestCollectorExportsBrokerStats(t *testing.T) {
 		"ssechat_slow_consumer_disconnects_total": 2, "ssechat_replayed_events_total": 30,
 		`ssechat_events_total{kind="message"}`: 11, `ssechat_events_total{kind="presence"}`: 4,
 		`ssechat_rate_limited_total{limit="post"}`: 2, `ssechat_rate_limited_total{limit="login"}`: 1,
+		`ssechat_connections_refused_total{reason="per_ip"}`:                                   9,
 		"ssechat_store_commit_duration_seconds_count":                                          1,
 		`ssechat_http_request_duration_seconds_count{code="200",method="GET",route="/api/me"}`: 1,
 	}

@@ -47,6 +47,19 @@ func TestSSEParser(t *testing.T) {
 	if p.LastID() != "9" {
 		t.Errorf("LastID = %q, want 9", p.LastID())
 	}
+
+	// Cut between an event's id and its end: the resume starts before it.
+	var q sseParser
+	for _, l := range []string{"id: 10", "data: {}", "", "id: 11", "data: {\"half\":"} {
+		q.Line([]byte(l))
+	}
+	if q.LastID() != "10" {
+		t.Errorf("LastID after a cut inside event 11 = %q, want 10", q.LastID())
+	}
+	q.Restart()
+	if e, ok := q.Line([]byte("")); ok || q.LastID() != "10" {
+		t.Errorf("after Restart: dispatched %v (%q), LastID %q; want nothing and 10", ok, e.Data, q.LastID())
+	}
 }
 
 func TestMarker(t *testing.T) {

@@ -11,6 +11,7 @@
 //	chatload -target socketio -addr 127.0.0.1:3000 -mode fanout ...
 //	chatload -addr 127.0.0.1:18093,127.0.0.1:18094 -pid $A,$B -as cluster ...
 //	chatload table -in results.jsonl
+//	chatload soak -server ./ssechat -users 2000 -duration 3m
 package main
 
 import (
@@ -29,6 +30,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		if err := soakMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "chatload soak:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "table" {
 		if err := tableMain(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "chatload table:", err)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -328,42 +329,84 @@ func (o *ours) streamLoop(ctx context.Context, sub int, user string, ready chan<
 // An event's receipt time is that of the read that brought its last byte:
 // one clock reading per read, not per event.
 func (o *ours) streamOnce(ctx context.Context, host string, sub int, token string, p *sseParser, onReady func()) error {
-	conn, err := o.dial.DialContext(ctx, "tcp", host)
+	sc, err := o.dialStream(ctx, host, token, p.LastID())
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer sc.conn.Close()
+	stop := context.AfterFunc(ctx, func() { sc.conn.Close() })
 	defer stop()
+	return o.readEvents(sc, sub, p, onReady)
+}
 
+// streamConn is an SSE response whose head was read: its connection, and
+// the reader of its events.
+type streamConn struct {
+	conn    net.Conn
+	stamped *stampedReader
+	rd      *bufio.Reader
+}
+
+// dialStream opens a stream on host (from the source address ctx may
+// name, see withSource), resuming after lastID if not empty, and reads
+// the answer's head: anything but 200 is an *httpStatusError. ctx bounds
+// only the opening; the caller closes the connection.
+func (o *ours) dialStream(ctx context.Context, host, token, lastID string) (*streamConn, error) {
+	conn, err := o.dial.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sc, err := o.streamHead(conn, host, token, lastID)
+	if !stop() || err != nil {
+		conn.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+	return sc, nil
+}
+
+func (o *ours) streamHead(conn net.Conn, host, token, lastID string) (*streamConn, error) {
 	var req bytes.Buffer
 	req.WriteString("GET /api/stream HTTP/1.1\r\nHost: ")
 	req.WriteString(host)
 	req.WriteString("\r\nAuthorization: Bearer ")
 	req.WriteString(token)
 	req.WriteString("\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n")
-	if id := p.LastID(); id != "" {
-		req.WriteString("Last-Event-ID: " + id + "\r\n")
+	if lastID != "" {
+		req.WriteString("Last-Event-ID: " + lastID + "\r\n")
 	}
 	req.WriteString("\r\n")
 	if _, err := conn.Write(req.Bytes()); err != nil {
-		return err
+		return nil, err
 	}
 	stamped := &stampedReader{r: conn}
 	br := bufio.NewReaderSize(stamped, o.readBuf)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &httpStatusError{Op: "GET /api/stream", Code: resp.StatusCode, Body: string(b)}
+		resp.Body.Close()
+		return nil, &httpStatusError{Op: "GET /api/stream", Code: resp.StatusCode, Body: string(b)}
 	}
 	rd := br
 	if len(resp.TransferEncoding) > 0 || resp.ContentLength >= 0 {
 		rd = bufio.NewReaderSize(resp.Body, 4096)
 	}
+	return &streamConn{conn: conn, stamped: stamped, rd: rd}, nil
+}
+
+// readEvents reads sc's events until the connection fails or closes,
+// hands messages to the collector under sub and calls onReady at each
+// `ready`. A partial event left by an earlier connection is dropped, as
+// EventSource drops it; the last event id is kept.
+func (o *ours) readEvents(sc *streamConn, sub int, p *sseParser, onReady func()) error {
+	p.Restart()
+	rd, stamped := sc.rd, sc.stamped
 	var scratch []byte
 	for {
 		line, err := readLine(rd, &scratch)
@@ -383,6 +426,9 @@ func (o *ours) streamOnce(ctx context.Context, host string, sub int, token strin
 		case "ready":
 			o.col.other()
 			onReady()
+		case "reset":
+			o.col.resets.Add(1)
+			o.col.other()
 		default:
 			o.col.other()
 		}
@@ -452,8 +498,10 @@ func (p *oursPoster) Post(ctx context.Context, text []byte) error {
 
 func (p *oursPoster) post(ctx context.Context, text []byte) error {
 	var pc *postConn
+	reused := false
 	select {
 	case pc = <-p.idle:
+		reused = true
 	default:
 		conn, err := p.o.dial.DialContext(ctx, "tcp", p.host)
 		if err != nil {
@@ -462,8 +510,13 @@ func (p *oursPoster) post(ctx context.Context, text []byte) error {
 		pc = &postConn{conn: conn, br: bufio.NewReaderSize(conn, 4096)}
 	}
 	keep, err := pc.roundTrip(ctx, p.host, p.path, p.o.sess.Get(p.user), text)
-	if err != nil || !keep {
+	if !keep {
 		pc.conn.Close()
+		if reused && isStale(err) && ctx.Err() == nil {
+			// The server closed the idle connection (its idle timeout)
+			// as the request went out: what a browser retries.
+			return p.post(ctx, text)
+		}
 		return err
 	}
 	select {
@@ -471,12 +524,33 @@ func (p *oursPoster) post(ctx context.Context, text []byte) error {
 	default:
 		pc.conn.Close()
 	}
-	return nil
+	return err
+}
+
+// isStale tells a keep-alive connection the server had closed (no answer
+// at all) from a refusal or a timeout.
+func isStale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// Close closes the poster's idle keep-alive connections: the server
+// would otherwise hold them until its idle timeout.
+func (p *oursPoster) Close() {
+	for {
+		select {
+		case pc := <-p.idle:
+			pc.conn.Close()
+		default:
+			return
+		}
+	}
 }
 
 // roundTrip posts {"text": text} and reads the answer. The text is digits,
 // spaces and ASCII letters only, so it needs no JSON escaping. It reports
-// whether the connection may carry another request.
+// whether the connection may carry another request, which it may after a
+// refusal the server answered in full (a 429 under a flood).
 func (pc *postConn) roundTrip(ctx context.Context, host, path, token string, text []byte) (bool, error) {
 	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(time.Now()) })
 	defer stop()
@@ -505,8 +579,9 @@ func (pc *postConn) roundTrip(ctx context.Context, host, path, token string, tex
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return false, &httpStatusError{Op: "POST messages", Code: resp.StatusCode, Body: string(b)}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		keep := err == nil && !resp.Close && resp.ContentLength == int64(len(b))
+		return keep, &httpStatusError{Op: "POST messages", Code: resp.StatusCode, Body: string(b)}
 	}
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return false, err

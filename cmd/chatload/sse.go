@@ -19,11 +19,14 @@ type sseEvent struct {
 // WHATWG rules the browser's EventSource uses: "field: value" (one optional
 // space after the colon), a line starting with ':' is a comment, a blank line
 // dispatches, several data lines are joined with '\n', and the id persists
-// from event to event.
+// from event to event. An id becomes the one to resume from (LastID) only
+// when its event is dispatched: a connection cut between an event's id
+// line and its end must resume before that event, not after it.
 type sseParser struct {
 	name    []byte
 	data    []byte
 	hasData bool
+	idBuf   []byte // the id field's value, committed to lastID at dispatch
 	lastID  []byte
 }
 
@@ -31,6 +34,7 @@ type sseParser struct {
 // line is blank and data was buffered.
 func (p *sseParser) Line(line []byte) (sseEvent, bool) {
 	if len(line) == 0 {
+		p.lastID = append(p.lastID[:0], p.idBuf...)
 		if !p.hasData {
 			p.name = p.name[:0]
 			return sseEvent{}, false
@@ -67,10 +71,17 @@ func (p *sseParser) Line(line []byte) (sseEvent, bool) {
 		p.hasData = true
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 { // the spec ignores ids with NUL
-			p.lastID = append(p.lastID[:0], value...)
+			p.idBuf = append(p.idBuf[:0], value...)
 		}
 	}
 	return sseEvent{}, false
+}
+
+// Restart drops a partly read event, keeping the last id: what a new
+// connection of the same stream starts from.
+func (p *sseParser) Restart() {
+	p.name, p.data, p.hasData = p.name[:0], p.data[:0], false
+	p.idBuf = append(p.idBuf[:0], p.lastID...)
 }
 
 // LastID is the id the stream would resume from (Last-Event-ID).

@@ -46,6 +46,7 @@ type collector struct {
 	lastEventNs atomic.Int64
 	disconnects atomic.Int64
 	reconnects  atomic.Int64
+	resets      atomic.Int64 // `reset` events: a resume that could not replay
 	// earlyRetries counts streams closed before their `ready` and retried.
 	earlyRetries atomic.Int64
 }
@@ -97,8 +98,22 @@ func newDialers(sourceIPs int) *dialers {
 }
 
 func (d *dialers) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if ip, ok := ctx.Value(sourceKey{}).(net.IP); ok {
+		nd := net.Dialer{Timeout: 30 * time.Second, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: ip}}
+		return nd.DialContext(ctx, network, addr)
+	}
 	nd := d.ds[int(d.n.Add(1)%uint64(len(d.ds)))]
 	return nd.DialContext(ctx, network, addr)
+}
+
+type sourceKey struct{}
+
+// withSource makes the connections dialed under ctx come from ip (a
+// loopback address): one client's, whatever -source-ips says. The soak
+// gives each user an address of their own, as the per-address limits
+// expect of real clients.
+func withSource(ctx context.Context, ip net.IP) context.Context {
+	return context.WithValue(ctx, sourceKey{}, ip)
 }
 
 // checkLoopback refuses any target that is not on this machine: load is

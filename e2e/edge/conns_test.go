@@ -45,10 +45,15 @@ func refused(t *testing.T, addr, from string) bool {
 // One address holds at most --max-conns-per-ip connections, streams
 // included: the next is closed before a byte of it is read, while other
 // addresses are served. Closing one (a stream's, which the broker had
-// taken over) makes room for another.
+// taken over) makes room for another. Each refusal is counted in the
+// metrics.
 func TestConnectionsPerIP(t *testing.T) {
 	const max = 3
-	srv := start(t, func(c *app.Config) { c.MaxConnsPerIP = max })
+	srv := start(t, func(c *app.Config) { c.MaxConnsPerIP = max; c.MetricsAddr = "127.0.0.1:0" })
+	const refusals = `ssechat_connections_refused_total{reason="per_ip"}`
+	if n := metric(t, srv, refusals); n != 0 {
+		t.Fatalf("%s = %v before any refusal, want 0", refusals, n)
+	}
 	// Set up from 127.0.0.2, which the cap counts apart.
 	other := client(t, "127.0.0.2")
 	alice, _ := login(t, other, srv.URL, "alice")
@@ -67,6 +72,9 @@ func TestConnectionsPerIP(t *testing.T) {
 
 	if !refused(t, srv.Addr, "127.0.0.1") {
 		t.Fatalf("connection %d from 127.0.0.1 was served, cap %d", max+1, max)
+	}
+	if n := metric(t, srv, refusals); n != 1 {
+		t.Errorf("%s = %v after one refusal, want 1", refusals, n)
 	}
 	// Another address is served meanwhile, streams included.
 	mustDo(t, other, http.StatusOK, "GET", srv.URL+"/api/rooms", alice, "")
@@ -101,6 +109,10 @@ func TestConnectionsPerIP(t *testing.T) {
 	// That connection holds the place: the cap is full again.
 	if !refused(t, srv.Addr, "127.0.0.1") {
 		t.Fatalf("connection %d from 127.0.0.1 was served after the freed place was taken", max+1)
+	}
+	// (The wait for the freed place may have been refused a few times.)
+	if n := metric(t, srv, refusals); n < 2 {
+		t.Errorf("%s = %v after two refusals at least, want ≥ 2", refusals, n)
 	}
 	// The stream that stayed open is untouched by all of this.
 	var e struct{ ID string }

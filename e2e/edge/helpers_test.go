@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,9 +24,10 @@ import (
 
 // server is the real service, served by app.Serve as main serves it.
 type server struct {
-	URL  string // http:// or https://127.0.0.1:PORT
-	Addr string // 127.0.0.1:PORT
-	DB   string
+	URL     string // http:// or https://127.0.0.1:PORT
+	Addr    string // 127.0.0.1:PORT
+	DB      string
+	Metrics string // http://HOST:PORT/metrics, "" without Config.MetricsAddr
 }
 
 // start serves a fresh service on a loopback port until the test ends.
@@ -67,7 +69,36 @@ func start(t *testing.T, opts ...func(*app.Config)) *server {
 	if cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	return &server{URL: scheme + "://" + ln.Addr().String(), Addr: ln.Addr().String(), DB: cfg.DB}
+	srv := &server{URL: scheme + "://" + ln.Addr().String(), Addr: ln.Addr().String(), DB: cfg.DB}
+	if m := a.MetricsAddr(); m != "" {
+		srv.Metrics = "http://" + m + "/metrics"
+	}
+	return srv
+}
+
+// metric scrapes srv's metrics and returns the value of the series whose
+// line starts with series (name and labels as exposed), or -1 if absent.
+func metric(t *testing.T, srv *server, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(srv.Metrics)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
