@@ -118,7 +118,7 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 		if err := b.catchUpWith(ctx, newer, head); err != nil {
 			return nil, err
 		}
-		reads, err := b.readGate(ctx, batch, head)
+		reads, err := b.readGate(ctx, batch)
 		if err != nil {
 			return nil, err
 		}

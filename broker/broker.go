@@ -42,6 +42,9 @@ type Store interface {
 	// be filled (the events were pruned, say); its message tells the
 	// client why.
 	EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error)
+	// ReadTarget returns the log's head and the newest message at or
+	// below id of key's room or conversation (0 if none), read together.
+	ReadTarget(ctx context.Context, key chat.ReadKey, id int64) (target, head int64, err error)
 	// ReadFloors returns, for each key, how far its user has read: their
 	// marker, or for a room the join of their current membership if
 	// later; 0 if neither. Read events move the markers in their append.

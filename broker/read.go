@@ -10,18 +10,35 @@ import (
 // which they must be a member, or the conversation with key.With, a
 // registered user's canonical name. It returns once the marker is durable
 // and the read event is on its way to every stream of the user, on every
-// instance, and to nobody else's. A mark that would not move the marker
-// forward (an id at or below it, or, in a room, below the user's join)
-// changes nothing and publishes nothing: the log grows only when a marker
-// does. Errors: for a room, chat.ENOTFOUND and chat.EFORBIDDEN as for a
-// message; chat.EINVALID for an id past the log's head.
+// instance, and to nobody else's. Errors: chat.EINVALID for an id past the
+// log's head; for a room, chat.ENOTFOUND and chat.EFORBIDDEN as for a
+// message.
+//
+// The marker moves to the newest message of the room (or conversation)
+// at or below id, and only if that is past the marker (which in a room
+// is never below the user's join); otherwise nothing changes and nothing
+// is published. So the log grows only by one read event per message a
+// user reads, however often they mark: a client that marks the newest id
+// it has seen, its own read event's, say, or two tabs that echo each
+// other's, cannot make events out of nothing, and marks need no rate
+// limit of their own.
 //
 // A read event is a logged event like a message, not live state like
 // presence: so it resumes with Last-Event-ID, and reaches the user's
 // streams on other instances through the log, in order, like everything
 // else they see.
 func (b *Broker) MarkRead(ctx context.Context, key chat.ReadKey, id int64) error {
-	_, err := b.submit(ctx, chat.Event{Kind: chat.KindRead, User: key.User, Room: key.Room, To: key.With, Read: id})
+	// Read before the log's lock, which every instance's appends wait
+	// for: finding the message may walk an index, and the events at or
+	// below a committed id never change.
+	target, head, err := b.store.ReadTarget(ctx, key, id)
+	if err != nil {
+		return err
+	}
+	if id > head {
+		return chat.Errorf(chat.EINVALID, "id %d is past the newest event, %d", id, head)
+	}
+	_, err = b.submit(ctx, chat.Event{Kind: chat.KindRead, User: key.User, Room: key.Room, To: key.With, Read: target})
 	return err
 }
 
@@ -31,9 +48,8 @@ func readKeyOf(e chat.Event) chat.ReadKey {
 
 // readGate judges the read marks of one batch under the log's lock.
 type readGate struct {
-	head int64
-	// floors is how far each mark's user has read as of head: the
-	// store's marker, or their join of the room if later. A mark the
+	// floors is how far each mark's user has read, as of the head the
+	// lock gives: the store's marker, or their join of the room if later. A mark the
 	// batch admits raises its floor, so a second, lower mark of the
 	// same batch is a no-op.
 	floors map[chat.ReadKey]int64
@@ -43,8 +59,8 @@ type readGate struct {
 // batch without marks. It runs under the log's lock (so no other
 // instance moves a marker meanwhile) and before validate takes b.mu,
 // under which no I/O may happen.
-func (b *Broker) readGate(ctx context.Context, batch []*request, head int64) (readGate, error) {
-	g := readGate{head: head}
+func (b *Broker) readGate(ctx context.Context, batch []*request) (readGate, error) {
+	var g readGate
 	var keys []chat.ReadKey
 	for _, req := range batch {
 		if req.event.Kind != chat.KindRead {
@@ -53,7 +69,8 @@ func (b *Broker) readGate(ctx context.Context, batch []*request, head int64) (re
 		if g.floors == nil {
 			g.floors = make(map[chat.ReadKey]int64)
 		}
-		if k := readKeyOf(req.event); !containsKey(g.floors, k) {
+		k := readKeyOf(req.event)
+		if _, ok := g.floors[k]; !ok {
 			g.floors[k] = 0
 			keys = append(keys, k)
 		}
@@ -69,11 +86,6 @@ func (b *Broker) readGate(ctx context.Context, batch []*request, head int64) (re
 		g.floors[k] = floors[i]
 	}
 	return g, nil
-}
-
-func containsKey(m map[chat.ReadKey]int64, k chat.ReadKey) bool {
-	_, ok := m[k]
-	return ok
 }
 
 // admit judges one mark: an error for a mark that may not be made, false
@@ -96,11 +108,8 @@ func (g readGate) admit(b *Broker, o membershipOverlay, e chat.Event) (bool, err
 		}
 		joinedNow = inBatch
 	}
-	switch {
-	case e.Read > g.head:
-		return false, chat.Errorf(chat.EINVALID, "id %d is past the newest event, %d", e.Read, g.head)
-	case joinedNow, e.Read <= g.floors[k]:
-		// A join in this batch comes after every id up to the head.
+	// A join in this batch comes after every message a mark can name.
+	if joinedNow || e.Read <= g.floors[k] {
 		return false, nil
 	}
 	g.floors[k] = e.Read

@@ -318,3 +318,44 @@ func TestReadEventsResume(t *testing.T) {
 		t.Fatalf("room history: %+v", history.Messages)
 	}
 }
+
+// A mark moves the marker to the newest message at or below its id, and
+// only past the marker: marking the newest id one has seen, one's own
+// read event say (as two tabs echoing each other's would), or a join, or
+// a conversation with no message in it, appends nothing, however often.
+func TestMarksMoveOnlyPastMessages(t *testing.T) {
+	srv := chattest.Start(t)
+	alice, bob, carol := srv.Login(t, "alice"), srv.Login(t, "bob"), srv.Login(t, "carol")
+	alice.Join("lobby")
+	bob.Join("lobby")
+	tab1, tab2 := alice.Stream(""), alice.Stream("")
+	tab1.Ready()
+	tab2.Ready()
+	said := bob.Say("lobby", "hello")
+	carol.Join("lobby") // a join: no message to read
+	var join chattest.Event
+	for join.User != "carol" {
+		join = tab1.Expect("join", nil).Event
+	}
+
+	if got := mark(t, alice, "/api/rooms/lobby/read", join.ID); got.Read != said.ID || got.Unread != 0 {
+		t.Fatalf("marking carol's join answered %+v, want read %s: the newest message at or below it", got, said.ID)
+	}
+	readEvent := tab2.Expect("read", nil)
+	if readEvent.Event.Read != said.ID {
+		t.Fatalf("the read event says %s, want %s", readEvent.Data, said.ID)
+	}
+	for range 3 {
+		// Each tab marks the newest id it saw: the read event itself.
+		if got := mark(t, alice, "/api/rooms/lobby/read", readEvent.ID); got.Read != said.ID {
+			t.Fatalf("marking the read event answered %+v", got)
+		}
+	}
+	mark(t, alice, "/api/conversations/carol/read", readEvent.ID) // never wrote each other
+	if got := conversationReads(t, alice)["carol"]; got.User != "" {
+		t.Fatalf("a mark made a conversation: %+v", got)
+	}
+	if next := bob.Say("lobby", "next"); num(t, next.ID) != num(t, readEvent.ID)+1 {
+		t.Fatalf("the next message has id %s after the read event %s: marks that moved nothing were logged", next.ID, readEvent.ID)
+	}
+}

@@ -72,6 +72,31 @@ func (s *Store) ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, e
 	return out, nil
 }
 
+// ReadTarget returns the log's head and where a mark of id moves key's
+// marker: the newest message at or below id of the room (anyone's) or of
+// the conversation (either way), 0 if none. Both are read in one
+// statement, so if id is at most the head, no message at or below id can
+// commit later. Each message is a backward range of one index from id:
+// events_room, or events_private_sender for each way.
+func (s *Store) ReadTarget(ctx context.Context, key chat.ReadKey, id int64) (target, head int64, err error) {
+	query, args := `SELECT `+headExpr+`,
+		COALESCE((SELECT id FROM events WHERE room = ?2 AND kind = 'message' AND id <= ?1 ORDER BY id DESC LIMIT 1), 0)`,
+		[]any{id, key.Room}
+	if key.Room == "" {
+		query, args = `SELECT `+headExpr+`, max(
+			COALESCE((SELECT id FROM events WHERE kind = 'private' AND sender = ?2 AND recipient = ?3 AND id <= ?1 ORDER BY id DESC LIMIT 1), 0),
+			COALESCE((SELECT id FROM events WHERE kind = 'private' AND sender = ?3 AND recipient = ?2 AND id <= ?1 ORDER BY id DESC LIMIT 1), 0))`,
+			[]any{id, key.User, key.With}
+	}
+	if err := s.read.QueryRowContext(ctx, query, args...).Scan(&head, &target); err != nil {
+		return 0, 0, fmt.Errorf("read target: %w", err)
+	}
+	return target, head, nil
+}
+
+// headExpr is headSQL as an expression.
+const headExpr = `COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`
+
 // RoomReads returns how far user has read each of rooms they are a member
 // of now (the others are left out) and how many messages others wrote to
 // it since: read is the later of their marker and their join. One query;

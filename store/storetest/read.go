@@ -159,3 +159,41 @@ func testReadEventsAreTheirUsersOnly(t *testing.T, s Store) {
 		t.Fatalf("private history %v (%v): read events are no messages", ids(private), err)
 	}
 }
+
+// A mark moves its marker to the newest message at or below it, of the
+// room (anyone's) or of the conversation (either way): other events, and
+// other rooms' and conversations' messages, are no place to read up to.
+// The head comes with it, from the same moment.
+func testReadTargets(t *testing.T, s Store) {
+	ctx := context.Background()
+	e := mustAppend(t, s,
+		join("alice", "lobby"), join("bob", "lobby"), say("bob", "lobby", "a"), join("carol", "lobby"),
+		say("alice", "lobby", "b"), join("carol", "den"), say("carol", "den", "elsewhere"),
+		pm("bob", "alice", "1"), pm("alice", "bob", "2"), pm("carol", "alice", "3"),
+		markRoom("alice", "lobby", 3), say("carol", "den", "last"))
+	head := e[len(e)-1].ID
+	lobby := func(user string) chat.ReadKey { return chat.ReadKey{User: user, Room: "lobby"} }
+	with := func(user, other string) chat.ReadKey { return chat.ReadKey{User: user, With: other} }
+	for _, c := range []struct {
+		key  chat.ReadKey
+		id   int64
+		want int64
+	}{
+		{lobby("alice"), e[3].ID, e[2].ID}, // carol's join is not a message
+		{lobby("alice"), e[4].ID, e[4].ID}, // her own message is one
+		{lobby("bob"), e[1].ID, 0},
+		{lobby("alice"), head, e[4].ID}, // den's messages, private ones and read events are not the lobby's
+		{chat.ReadKey{User: "alice", Room: "nowhere"}, head, 0},
+		{with("alice", "bob"), e[7].ID, e[7].ID},
+		{with("alice", "bob"), head, e[8].ID}, // hers to him count as well
+		{with("bob", "alice"), e[8].ID - 1, e[7].ID},
+		{with("alice", "carol"), e[8].ID, 0},
+		{with("carol", "alice"), head, e[9].ID},
+		{with("alice", "dave"), head, 0},
+	} {
+		target, h, err := s.ReadTarget(ctx, c.key, c.id)
+		if err != nil || target != c.want || h != head {
+			t.Errorf("ReadTarget(%+v, %d) = %d, head %d (%v); want %d, head %d", c.key, c.id, target, h, err, c.want, head)
+		}
+	}
+}

@@ -34,6 +34,7 @@ type Store interface {
 	PrivateHistory(ctx context.Context, a, b string, before int64, limit int) ([]chat.Event, error)
 	Conversations(ctx context.Context, user string) ([]chat.Conversation, error)
 	// Read markers: see read.go.
+	ReadTarget(ctx context.Context, key chat.ReadKey, id int64) (target, head int64, err error)
 	ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, error)
 	RoomReads(ctx context.Context, user string, rooms []string) (map[string]chat.ReadState, error)
 	ConversationRead(ctx context.Context, user, with string) (chat.ReadState, error)
@@ -72,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RoomReadsCountOthersMessagesSinceMarkOrJoin", testRoomReads},
 		{"ConversationReadsCountThePeersMessages", testConversationReads},
 		{"ReadEventsAreTheirUsersOnly", testReadEventsAreTheirUsersOnly},
+		{"ReadTargetIsTheNewestMessageAtOrBelow", testReadTargets},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
