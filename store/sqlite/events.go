@@ -16,8 +16,8 @@ const eventColumns = `id, kind, room, sender, recipient, subject, text, status, 
 // with the ids that follow it, in order, in one commit. Join and leave events
 // also open and close the user's membership period in the same
 // transaction, so the log and the memberships never disagree, and read
-// events move their user's read marker. One commit
-// for the whole batch is what lets concurrent writers share an fsync.
+// events move their user's read marker. One commit for the whole batch is
+// what lets concurrent writers share an fsync.
 //
 // Ids are contiguous: an id is taken only by a commit, and a transaction
 // that rolls back gives its ids back (sqlite_sequence rolls back with it).
@@ -249,9 +249,8 @@ func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversa
 // they were a member (their own join and leave included) and their private
 // messages, and their own read events (nobody else's). Every branch is an
 // index seek on (key, id), so other users' traffic is never scanned.
-// Presence and member counts are live state, not
-// log events: a log written by an older version may hold some, and they
-// are never replayed.
+// Presence and member counts are live state, not log events: a log written
+// by an older version may hold some, and they are never replayed.
 //
 // If retention pruned events above after, the gap cannot be filled and
 // EventsAfter returns a *chat.Error saying so.
