@@ -128,9 +128,13 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 		if err := b.catchUpWith(ctx, newer, head); err != nil {
 			return nil, nil, err
 		}
+		reads, err := b.readGate(ctx, batch)
+		if err != nil {
+			return nil, nil, err
+		}
 		var events []chat.Event
 		var once []chat.Once
-		owners, events, once = b.validate(batch, now, done)
+		owners, events, once = b.validate(batch, now, done, reads)
 		return events, once, nil
 	}
 	// A batch once begun is committed even if the broker is stopping: its
@@ -161,8 +165,9 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 // validate answers the writes that are invalid, change nothing or repeat
 // an earlier write's Idempotency-Key, and returns the others with their
 // events and keys. The routing state is the log's as of the head the
-// append holds; done are the batch's keys the log holds.
-func (b *Broker) validate(batch []*request, now time.Time, done []chat.KeyedEvent) ([]*request, []chat.Event, []chat.Once) {
+// append holds; done are the batch's keys the log holds; reads judges the
+// read marks.
+func (b *Broker) validate(batch []*request, now time.Time, done []chat.KeyedEvent, reads readGate) ([]*request, []chat.Event, []chat.Once) {
 	owners := make([]*request, 0, len(batch))
 	events := make([]chat.Event, 0, len(batch))
 	var once []chat.Once
@@ -191,6 +196,11 @@ func (b *Broker) validate(batch []*request, now time.Time, done []chat.KeyedEven
 		case e.Kind == chat.KindMessage && !member:
 			req.reply <- result{err: chat.Errorf(chat.EFORBIDDEN, "you are not a member of %q", e.Room)}
 			continue
+		case e.Kind == chat.KindRead:
+			if moves, err := reads.admit(b, overlay, e); !moves {
+				req.reply <- result{err: err}
+				continue
+			}
 		case e.Kind == chat.KindJoin, e.Kind == chat.KindLeave:
 			overlay[[2]string{e.User, e.Room}] = e.Kind == chat.KindJoin
 		}
@@ -441,6 +451,8 @@ func (b *Broker) apply(e chat.Event, p *plan) {
 		if e.To != e.From {
 			p.addUser(b, e.To)
 		}
+	case chat.KindRead:
+		p.addUser(b, e.User) // nobody else's business
 	default:
 		// Presence and members events in a log written by an older
 		// version: live state then, never delivered again.

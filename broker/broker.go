@@ -25,7 +25,8 @@ type Store interface {
 	// ones, maybe not all: prepare reads the rest) and those of keys the
 	// store holds with their events (done), and writes the events prepare
 	// returns with the ids that follow the head, in order, in one durable
-	// commit. Join and leave events update the memberships, and the keys
+	// commit. Join and leave events update the memberships, read events
+	// move their user's read marker (never backwards), and the keys
 	// prepare returns beside the events (once[i] is events[i]'s, if
 	// given) are stored, in the same transaction. An error from prepare
 	// aborts the append and is returned as is. Ids are contiguous and
@@ -44,6 +45,13 @@ type Store interface {
 	// be filled (the events were pruned, say); its message tells the
 	// client why.
 	EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error)
+	// ReadTarget returns the log's head and the newest message at or
+	// below id of key's room or conversation (0 if none), read together.
+	ReadTarget(ctx context.Context, key chat.ReadKey, id int64) (target, head int64, err error)
+	// ReadFloors returns, for each key, how far its user has read: their
+	// marker, or for a room the join of their current membership if
+	// later; 0 if neither. Read events move the markers in their append.
+	ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, error)
 }
 
 // Cluster carries the news between the instances that share the log (see
