@@ -207,9 +207,28 @@ func TestChat(t *testing.T) {
 	if err != nil || len(page.Rooms) != 1 || page.Rooms[0].Room != "den" || page.Next != "den" {
 		t.Fatalf("rooms page 1: %+v, %v", page, err)
 	}
+	// Read markers: alice has read nothing of the lobby since her join,
+	// bob's one message is unread, until she marks it (the mention and the
+	// private message went to the conversation, not the room).
 	page, err = alice.Rooms(ctx, client.Limit(1), client.After(page.Next))
-	if err != nil || len(page.Rooms) != 1 || page.Rooms[0] != (client.RoomInfo{Room: "lobby", Members: 2}) {
-		t.Fatalf("rooms page 2: %+v, %v", page, err)
+	if err != nil || len(page.Rooms) != 1 || page.Rooms[0].Room != "lobby" || page.Rooms[0].Members != 2 || page.Rooms[0].Unread != 1 {
+		t.Fatalf("rooms page 2: %+v, %v (one unread)", page, err)
+	}
+	marked, err := alice.MarkRead(ctx, "lobby", posted.ID)
+	if err != nil || marked != (client.ReadState{Room: "lobby", Read: posted.ID, Unread: 0}) {
+		t.Fatalf("mark read: %+v, %v", marked, err)
+	}
+	readEvent := s.expect(client.KindRead, nil)
+	if readEvent.Room != "lobby" || readEvent.Read != posted.ID {
+		t.Fatalf("read event %+v", readEvent)
+	}
+	page, err = alice.Rooms(ctx, client.Limit(1), client.After("den"))
+	if err != nil || len(page.Rooms) != 1 || page.Rooms[0] != (client.RoomInfo{Room: "lobby", Members: 2, Read: posted.ID}) {
+		t.Fatalf("rooms page 2 after the mark: %+v, %v", page, err)
+	}
+	convRead, err := alice.MarkConversationRead(ctx, "bob", sent.ID)
+	if err != nil || convRead != (client.ReadState{With: "bob", Read: sent.ID}) {
+		t.Fatalf("mark conversation read: %+v, %v", convRead, err)
 	}
 	members, err := alice.Members(ctx, "lobby")
 	if err != nil || len(members.Members) != 2 || !members.Members[0].Online || members.Members[1].Online {
