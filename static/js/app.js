@@ -134,9 +134,8 @@ class App {
     this.fresh(initialState());
     this.outbox.clear();
     this.messages.clear();
-    this.$('room-list').replaceChildren();
-    this.$('dm-list').replaceChildren();
-    this.$('member-list').replaceChildren();
+    renderSidebar(this.doc, this.state, this.live);
+    renderMembers(this.doc, this.state, this.live, false);
     this.show('login');
     this.showError('login-error', message);
     this.$('login-username').focus();

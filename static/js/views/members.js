@@ -6,6 +6,8 @@
 import { el } from '../dom.js';
 import { lower } from '../names.js';
 
+const drawn = new WeakMap(); // what each list shows now
+
 export function renderMembers(doc, s, live, loading) {
   const list = doc.getElementById('member-list');
   const title = doc.getElementById('members-title');
@@ -17,6 +19,7 @@ export function renderMembers(doc, s, live, loading) {
   leave.hidden = !v || v.kind !== 'room';
   if (!v) {
     list.replaceChildren();
+    drawn.delete(list);
     title.textContent = 'Members';
     return;
   }
@@ -43,6 +46,10 @@ export function renderMembers(doc, s, live, loading) {
     title.textContent = 'In this conversation';
   }
   members.sort((a, b) => (b.online - a.online) || a.username.localeCompare(b.username));
+  // Rebuilt only when it changed: a rebuild under the pointer eats a click.
+  const key = JSON.stringify([s.me, members]);
+  if (drawn.get(list) === key) return;
+  drawn.set(list, key);
   list.replaceChildren(...members.map((m) => {
     const inner = isMe(m.username)
       ? el('span', { class: 'name', text: `${m.username} (you)` })

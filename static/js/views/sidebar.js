@@ -5,10 +5,26 @@ import { el } from '../dom.js';
 import { compareIds, lower } from '../names.js';
 import { totalUnread } from '../state.js';
 
+// drawn holds what each list shows now: a list is rebuilt only when that
+// changes, not on every event (a rebuild under the pointer eats a click).
+const drawn = new WeakMap();
+
+function unchanged(node, what) {
+  const key = JSON.stringify(what);
+  if (drawn.get(node) === key) return true;
+  drawn.set(node, key);
+  return false;
+}
+
 export function renderSidebar(doc, s, live) {
   const v = s.view;
   const roomList = doc.getElementById('room-list');
   const rooms = [...s.rooms.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const convs = [...s.convs.values()].sort((a, b) => compareIds(b.lastId, a.lastId) || a.username.localeCompare(b.username));
+  const unread = totalUnread(s);
+  doc.title = unread > 0 ? `(${unread}) ssechat` : 'ssechat';
+  if (unchanged(roomList, [v, rooms.map((r) => [r.name, r.unread, r.mentioned]),
+    convs.map((c) => [c.username, c.unread, live.isOnline(c.username)])])) return;
   roomList.replaceChildren(...rooms.map((r) => el('li', {},
     el('a', {
       class: 'nav-item',
@@ -24,7 +40,6 @@ export function renderSidebar(doc, s, live) {
   if (rooms.length === 0) roomList.replaceChildren(el('li', { class: 'nav-empty', text: 'No rooms yet.' }));
 
   const dmList = doc.getElementById('dm-list');
-  const convs = [...s.convs.values()].sort((a, b) => compareIds(b.lastId, a.lastId) || a.username.localeCompare(b.username));
   dmList.replaceChildren(...convs.map((c) => {
     const online = live.isOnline(c.username);
     return el('li', {},
@@ -41,9 +56,6 @@ export function renderSidebar(doc, s, live) {
       badge(c.unread, c.unread > 0)));
   }));
   if (convs.length === 0) dmList.replaceChildren(el('li', { class: 'nav-empty', text: 'Click a member, or type a name above.' }));
-
-  const unread = totalUnread(s);
-  doc.title = unread > 0 ? `(${unread}) ssechat` : 'ssechat';
 }
 
 function badge(n, strong) {
