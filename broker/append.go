@@ -118,8 +118,12 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 		if err := b.catchUpWith(ctx, newer, head); err != nil {
 			return nil, err
 		}
+		reads, err := b.readGate(ctx, batch, head)
+		if err != nil {
+			return nil, err
+		}
 		var events []chat.Event
-		owners, events = b.validate(batch, now)
+		owners, events = b.validate(batch, now, reads)
 		return events, nil
 	}
 	// A batch once begun is committed even if the broker is stopping: its
@@ -149,8 +153,8 @@ func (b *Broker) appendBatch(ctx context.Context, batch []*request) {
 
 // validate answers the writes that are invalid or change nothing and
 // returns the others with their events. The routing state is the log's
-// as of the head the append holds.
-func (b *Broker) validate(batch []*request, now time.Time) ([]*request, []chat.Event) {
+// as of the head the append holds; reads judges the read marks.
+func (b *Broker) validate(batch []*request, now time.Time, reads readGate) ([]*request, []chat.Event) {
 	owners := make([]*request, 0, len(batch))
 	events := make([]chat.Event, 0, len(batch))
 	overlay := membershipOverlay{}
@@ -174,6 +178,11 @@ func (b *Broker) validate(batch []*request, now time.Time) ([]*request, []chat.E
 		case e.Kind == chat.KindMessage && !member:
 			req.reply <- result{err: chat.Errorf(chat.EFORBIDDEN, "you are not a member of %q", e.Room)}
 			continue
+		case e.Kind == chat.KindRead:
+			if moves, err := reads.admit(b, overlay, e); !moves {
+				req.reply <- result{err: err}
+				continue
+			}
 		case e.Kind == chat.KindJoin, e.Kind == chat.KindLeave:
 			overlay[[2]string{e.User, e.Room}] = e.Kind == chat.KindJoin
 		}
@@ -423,6 +432,8 @@ func (b *Broker) apply(e chat.Event, p *plan) {
 		if e.To != e.From {
 			p.addUser(b, e.To)
 		}
+	case chat.KindRead:
+		p.addUser(b, e.User) // nobody else's business
 	default:
 		// Presence and members events in a log written by an older
 		// version: live state then, never delivered again.

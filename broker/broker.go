@@ -27,7 +27,8 @@ type Store interface {
 	// in one durable commit. Join and leave events update the memberships
 	// in the same transaction. An error from prepare aborts the append
 	// and is returned as is. Ids are contiguous and become visible in id
-	// order: a reader that sees id N sees every id below it.
+	// order: a reader that sees id N sees every id below it. (Read events
+	// move their user's read marker in the same transaction too.)
 	Append(ctx context.Context, after int64, prepare func(head int64, newer []chat.Event) ([]chat.Event, error)) ([]chat.Event, error)
 	// Tail returns, in id order, up to limit events above after, whoever
 	// appended them.
@@ -41,6 +42,10 @@ type Store interface {
 	// be filled (the events were pruned, say); its message tells the
 	// client why.
 	EventsAfter(ctx context.Context, user string, after, upTo int64, limit int) ([]chat.Event, error)
+	// ReadFloors returns, for each key, how far its user has read: their
+	// marker, or for a room the join of their current membership if
+	// later; 0 if neither. Read events move the markers in their append.
+	ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, error)
 }
 
 // Cluster carries the news between the instances that share the log (see

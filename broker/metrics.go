@@ -28,7 +28,7 @@ type Stats struct {
 	// instance knows it.
 	UsersOnline int64
 	// Events counts, by kind, the logged events this instance applied
-	// (message, private, join, leave: its own appends and those of other
+	// (message, private, join, leave, read: its own appends and those of other
 	// instances alike) and the live notices it planned to send (presence,
 	// members).
 	Events map[chat.Kind]int64
@@ -44,7 +44,7 @@ type Stats struct {
 }
 
 // eventKinds are the kinds Stats.Events counts, in counters.events order.
-var eventKinds = [...]chat.Kind{chat.KindMessage, chat.KindPrivate, chat.KindJoin, chat.KindLeave, chat.KindPresence, chat.KindMembers}
+var eventKinds = [...]chat.Kind{chat.KindMessage, chat.KindPrivate, chat.KindJoin, chat.KindLeave, chat.KindRead, chat.KindPresence, chat.KindMembers}
 
 // counters are the broker's counts. Each is written by few goroutines
 // (the applier under b.seq, the deliverer, the streams as they open and

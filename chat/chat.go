@@ -21,6 +21,11 @@ const (
 	// KindMembers replaces join, leave and presence notices in a room too
 	// large for them: at most one per interval, with counts.
 	KindMembers Kind = "members"
+	// KindRead records that a user has read a room or a conversation up
+	// to an id. It is logged, so that it resumes with Last-Event-ID and
+	// reaches every instance like any other event, but only its user's
+	// streams ever get it.
+	KindRead Kind = "read"
 )
 
 // Presence statuses.
@@ -31,7 +36,8 @@ const (
 
 // Event is one entry of the ordered log. Which fields are set depends on Kind:
 // message (Room, From, Text), private (From, To, Text), join and leave
-// (Room, User), presence (User, Status), members (Room, Members, Online).
+// (Room, User), presence (User, Status), members (Room, Members, Online),
+// read (User, the reader; Room, or To for the conversation with To; Read).
 type Event struct {
 	ID      int64
 	Kind    Kind
@@ -43,6 +49,7 @@ type Event struct {
 	Status  string
 	Members int
 	Online  int
+	Read    int64 // a read event's marker: the id read up to
 	TS      time.Time
 }
 
@@ -61,6 +68,8 @@ type wireEvent struct {
 	// carry counts.
 	Members *int   `json:"members,omitempty"`
 	Online  *int   `json:"online,omitempty"`
+	With    string `json:"with,omitempty"`
+	Read    string `json:"read,omitempty"`
 	TS      string `json:"ts"`
 }
 
@@ -78,8 +87,13 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Status: e.Status,
 		TS:     e.TS.UTC().Format(TimeFormat),
 	}
-	if e.Kind == KindMembers {
+	switch e.Kind {
+	case KindMembers:
 		w.Members, w.Online = &e.Members, &e.Online
+	case KindRead:
+		// Only the reader gets it: naming them again says nothing, and
+		// "with" reads better than "to" for a conversation.
+		w.User, w.To, w.With, w.Read = "", "", e.To, FormatID(e.Read)
 	}
 	return json.Marshal(w)
 }
@@ -97,6 +111,21 @@ type Membership struct {
 type Conversation struct {
 	User   string
 	LastID int64
+	ReadState
+}
+
+// ReadState is how far a user has read a room or a conversation, and how
+// many messages others wrote after that: Unread never counts the user's
+// own messages.
+type ReadState struct {
+	Read   int64
+	Unread int
+}
+
+// ReadKey names one read marker: user's in Room, or, when Room is empty,
+// user's in the conversation with With.
+type ReadKey struct {
+	User, Room, With string
 }
 
 // Snapshot is the routing state the log implies at one position: every

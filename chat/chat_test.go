@@ -26,6 +26,10 @@ func TestEventJSONByKind(t *testing.T) {
 			`{"id":"4","user":"bob","status":"online","ts":"2026-11-25T17:36:04.456Z"}`},
 		{chat.Event{ID: 5, Kind: chat.KindMembers, Room: "hall", Members: 500, Online: 0, TS: ts},
 			`{"id":"5","room":"hall","members":500,"online":0,"ts":"2026-11-25T17:36:04.456Z"}`},
+		{chat.Event{ID: 6, Kind: chat.KindRead, User: "bob", Room: "lobby", Read: 1 << 60, TS: ts},
+			`{"id":"6","room":"lobby","read":"1152921504606846976","ts":"2026-11-25T17:36:04.456Z"}`},
+		{chat.Event{ID: 7, Kind: chat.KindRead, User: "bob", To: "alice", Read: 2, TS: ts},
+			`{"id":"7","with":"alice","read":"2","ts":"2026-11-25T17:36:04.456Z"}`},
 	}
 	for _, tc := range cases {
 		got, err := json.Marshal(tc.e)

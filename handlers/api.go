@@ -40,7 +40,8 @@ func parseResume(v string) broker.Resume {
 
 // rooms lists the rooms by name a page at a time: up to ?limit= rooms
 // after the ?after= cursor (a room name), and next, the cursor of the
-// following page ("" after the last one).
+// following page ("" after the last one). The rooms the caller is a
+// member of carry their read state (read.go).
 func (s *Server) rooms(c *gin.Context) {
 	after, limit, err := roomPageParams(c)
 	if err != nil {
@@ -59,7 +60,12 @@ func (s *Server) rooms(c *gin.Context) {
 	if end < len(all) {
 		next = all[end-1].Room
 	}
-	c.JSON(http.StatusOK, gin.H{"rooms": all[start:end], "next": next})
+	page, err := s.withReads(c.Request.Context(), currentUser(c), all[start:end])
+	if err != nil {
+		s.fail(c, err, 0)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"rooms": page, "next": next})
 }
 
 func (s *Server) join(c *gin.Context) {
@@ -238,6 +244,8 @@ func (s *Server) page(c *gin.Context, messages []chat.Event, err error) {
 type conversationJSON struct {
 	User   string `json:"user"`
 	LastID string `json:"last_id"`
+	Read   string `json:"read"`
+	Unread int    `json:"unread"`
 }
 
 func (s *Server) conversations(c *gin.Context) {
@@ -248,7 +256,8 @@ func (s *Server) conversations(c *gin.Context) {
 	}
 	out := make([]conversationJSON, len(convs))
 	for i, conv := range convs {
-		out[i] = conversationJSON{User: conv.User, LastID: chat.FormatID(conv.LastID)}
+		out[i] = conversationJSON{User: conv.User, LastID: chat.FormatID(conv.LastID),
+			Read: chat.FormatID(conv.Read), Unread: conv.Unread}
 	}
 	c.JSON(http.StatusOK, gin.H{"conversations": out})
 }

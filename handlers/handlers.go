@@ -45,6 +45,8 @@ type Chat interface {
 	Leave(ctx context.Context, user, room string) error
 	PostRoom(ctx context.Context, user, room, text string) (chat.Event, error)
 	PostPrivate(ctx context.Context, from, to, text string) (chat.Event, error)
+	// MarkRead moves key's read marker to id, never backwards (read.go).
+	MarkRead(ctx context.Context, key chat.ReadKey, id int64) error
 	Rooms(ctx context.Context) []broker.RoomInfo
 	// Members pages a room's members by name: up to limit after after,
 	// and the after of the next page ("" if none).
@@ -64,6 +66,7 @@ type History interface {
 	RoomHistory(ctx context.Context, room string, before int64, limit int) ([]chat.Event, error)
 	PrivateHistory(ctx context.Context, a, b string, before int64, limit int) ([]chat.Event, error)
 	Conversations(ctx context.Context, user string) ([]chat.Conversation, error)
+	Reads // read.go
 }
 
 // Options tunes the HTTP edge; the zero value is a server with no proxy
@@ -133,6 +136,8 @@ func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs
 	api.POST("/users/:name/messages", s.limitMessages, s.postPrivate)
 	api.GET("/users/:name/messages", s.privateHistory)
 	api.GET("/conversations", s.conversations)
+	api.POST("/rooms/:room/read", s.markRoomRead)
+	api.POST("/conversations/:name/read", s.markConversationRead)
 	return r
 }
 

@@ -284,6 +284,10 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		t.Fatalf("@name post answered %s, want a private event", body)
 	}
 	s.do(call{method: "POST", path: "/api/users/alice/messages", token: bob, body: `{"text":"ok"}`, wantStatus: 201})
+	s.do(call{method: "POST", path: "/api/rooms/lobby/read", token: bob, body: `{"id":"` + sent.ID + `"}`, wantStatus: 200})
+	s.do(call{method: "POST", path: "/api/rooms/lobby/read", token: bob, body: `{"id":"1"}`, wantStatus: 200})
+	s.do(call{method: "POST", path: "/api/conversations/Alice/read", token: bob, body: `{"id":"` + sent.ID + `"}`, wantStatus: 200})
+	s.do(call{method: "POST", path: "/api/conversations/alice/read", cookie: bob, body: `{"id":"1"}`, wantStatus: 200})
 
 	for _, path := range []string{
 		"/api/me", "/api/rooms", "/api/rooms?limit=1", "/api/rooms?limit=1&after=lobby", "/api/conversations",
@@ -313,6 +317,13 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	s.do(call{method: "POST", path: "/api/rooms/lobby/messages", token: alice, body: `{"text":"@carol not in the room"}`, wantStatus: 404})
 	s.do(call{method: "POST", path: "/api/rooms/lobby/messages", token: alice, body: `{"text":"hi","extra":1}`, wantStatus: 400, badRequest: true})
 	s.do(call{method: "GET", path: "/api/rooms?limit=0", token: alice, wantStatus: 400, badRequest: true})
+	s.do(call{method: "POST", path: "/api/rooms/lobby/read", token: alice, body: `{"id":41}`, wantStatus: 400, badRequest: true})
+	s.do(call{method: "POST", path: "/api/rooms/lobby/read", token: alice, body: `{"id":"999999"}`, wantStatus: 400})
+	s.do(call{method: "POST", path: "/api/rooms/lobby/read", token: carol, body: `{"id":"1"}`, wantStatus: 403})
+	s.do(call{method: "POST", path: "/api/rooms/nowhere/read", token: alice, body: `{"id":"1"}`, wantStatus: 404})
+	s.do(call{method: "POST", path: "/api/conversations/nobody/read", token: alice, body: `{"id":"1"}`, wantStatus: 404})
+	s.do(call{method: "POST", path: "/api/conversations/bob/read", cookie: alice, body: `{"id":"1"}`, origin: "http://evil.example", wantStatus: 403})
+	s.do(call{method: "POST", path: "/api/conversations/bob/read", cookie: alice, body: `{"id":"1"}`, contentType: "text/plain", wantStatus: 415, badRequest: true})
 	s.do(call{method: "POST", path: "/api/logout?all=maybe", token: alice, wantStatus: 400, badRequest: true})
 	s.do(call{method: "POST", path: "/api/logout?all=1", token: s.login("dave"), wantStatus: 204})
 	big := `{"text":"` + strings.Repeat("a", 70_000) + `"}`
@@ -431,8 +442,10 @@ func TestStreamEventsMatchOpenAPI(t *testing.T) {
 	bob.Join("lobby")
 	bobS := bob.Stream("")
 	bobS.Ready()
-	alice.Say("lobby", "hello")
+	hello := alice.Say("lobby", "hello")
 	bob.MustDo("POST", "/api/users/alice/messages", map[string]string{"text": "psst"}, nil, 201)
+	alice.MustDo("POST", "/api/rooms/lobby/read", map[string]string{"id": hello.ID}, nil, 200)
+	alice.MustDo("POST", "/api/conversations/bob/read", map[string]string{"id": hello.ID}, nil, 200)
 	bob.MustDo("POST", "/api/rooms/lobby/leave", nil, nil, 204)
 	bob.Join("lobby")
 	carol.Join("lobby") // three members: large

@@ -97,7 +97,7 @@ var (
 	usersOnlineDesc = prometheus.NewDesc("ssechat_users_online",
 		"Users online on any instance, as this instance knows it.", nil, nil)
 	eventsDesc = prometheus.NewDesc("ssechat_events_total",
-		"Events by kind: logged events (message, private, join, leave) this instance applied, whoever appended them, "+
+		"Events by kind: logged events (message, private, join, leave, read) this instance applied, whoever appended them, "+
 			"and live notices (presence, members) it planned to send to its streams.", []string{"kind"}, nil)
 	deliveriesDesc = prometheus.NewDesc("ssechat_deliveries_total",
 		"Event frames the fan-out queued to streams (one per event and stream; replays, snapshots and heartbeats not counted).", nil, nil)

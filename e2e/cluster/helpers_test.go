@@ -178,7 +178,7 @@ func num(t testing.TB, id string) int64 {
 // id is the stream's position.
 func isLogEvent(f chattest.Frame) bool {
 	switch f.Kind {
-	case "message", "private", "join", "leave":
+	case "message", "private", "join", "leave", "read":
 		return true
 	}
 	return false

@@ -201,6 +201,9 @@ type Event struct {
 	// Members and Online are a members event's counts.
 	Members int `json:"members"`
 	Online  int `json:"online"`
+	// Read is a read event's marker; With names its conversation.
+	Read string `json:"read"`
+	With string `json:"with"`
 }
 
 // Frame is one SSE event as it came off the wire.

@@ -15,14 +15,14 @@ import (
 // appendTimeout is the longest an append may take, lock wait included.
 const appendTimeout = 30 * time.Second
 
-const eventColumns = `id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms`
+const eventColumns = `id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms, read_id`
 
 // Append runs one appending transaction: it locks the log (the one row of
 // log_head), calls prepare with the log's head, and writes the events
 // prepare returns with the ids that follow it, in order, in one commit.
 // Join and leave events also open and close the user's membership period
-// in the same transaction, so the log and the memberships never disagree.
-// prepare runs while the log is locked for every instance, so it must be
+// in the same transaction, so the log and the memberships never disagree,
+// and read events move their user's read marker. prepare runs while the log is locked for every instance, so it must be
 // quick: an append whose connection stays idle in its transaction for
 // longer than LockIdleTimeout (prepare too slow, the process frozen or cut
 // off) is ended by the server, which frees the log for the others, and
@@ -130,6 +130,8 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 		case chat.KindLeave:
 			batch.Queue(`UPDATE memberships SET leave_id = $1 WHERE username = $2 AND room = $3 AND leave_id IS NULL`,
 				e.ID, e.User, e.Room)
+		case chat.KindRead:
+			batch.Queue(moveReadMarkerSQL, e.User, readScope(e.Room, e.To), e.Read)
 		}
 	}
 	batch.Queue(`UPDATE log_head SET id = $1`, out[len(out)-1].ID)
@@ -150,7 +152,7 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 // element of the arrays.
 const insertEventsSQL = `INSERT INTO events (` + eventColumns + `)
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-		$7::text[], $8::text[], $9::integer[], $10::integer[], $11::bigint[])`
+		$7::text[], $8::text[], $9::integer[], $10::integer[], $11::bigint[], $12::bigint[])`
 
 // eventColumnArrays holds a batch of events column by column, for unnest. An
 // empty string is stored as NULL, as the SQLite store does.
@@ -159,6 +161,7 @@ type eventColumnArrays struct {
 	kind                                         []string
 	room, sender, recipient, subject, text, stat []pgtype.Text
 	members, online                              []int32
+	read                                         []pgtype.Int8
 }
 
 func newEventColumns(n int) *eventColumnArrays {
@@ -166,7 +169,7 @@ func newEventColumns(n int) *eventColumnArrays {
 		id: make([]int64, 0, n), ts: make([]int64, 0, n), kind: make([]string, 0, n),
 		room: make([]pgtype.Text, 0, n), sender: make([]pgtype.Text, 0, n), recipient: make([]pgtype.Text, 0, n),
 		subject: make([]pgtype.Text, 0, n), text: make([]pgtype.Text, 0, n), stat: make([]pgtype.Text, 0, n),
-		members: make([]int32, 0, n), online: make([]int32, 0, n),
+		members: make([]int32, 0, n), online: make([]int32, 0, n), read: make([]pgtype.Int8, 0, n),
 	}
 }
 
@@ -182,12 +185,13 @@ func (c *eventColumnArrays) add(e chat.Event) {
 	c.members = append(c.members, int32(e.Members))
 	c.online = append(c.online, int32(e.Online))
 	c.ts = append(c.ts, e.TS.UnixMilli())
+	c.read = append(c.read, pgtype.Int8{Int64: e.Read, Valid: e.Read != 0})
 }
 
 // args are insertEventsSQL's arguments.
 func (c *eventColumnArrays) args() []any {
 	return []any{c.id, c.kind, c.room, c.sender, c.recipient, c.subject, c.text, c.stat,
-		c.members, c.online, c.ts}
+		c.members, c.online, c.ts, c.read}
 }
 
 func null(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
@@ -285,17 +289,23 @@ func (s *Store) page(ctx context.Context, op, query string, args ...any) ([]chat
 	return events, nil
 }
 
-// Conversations returns the users that user has private messages with and
-// the id of the latest message with each, newest conversation first.
+// Conversations returns the users that user has private messages with,
+// the id of the latest message with each, newest conversation first, and
+// how far user has read each (see ConversationRead).
 func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversation, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT other, MAX(id) FROM (
+	rows, _ := s.pool.Query(ctx, `SELECT c.other, c.last_id, COALESCE(r.read_id, 0),
+		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = c.other AND e.recipient = $1
+			AND e.sender <> e.recipient AND e.id > COALESCE(r.read_id, 0))
+	FROM (SELECT other, MAX(id) AS last_id FROM (
 		SELECT recipient AS other, id FROM events WHERE kind = 'private' AND sender = $1
 		UNION ALL
 		SELECT sender AS other, id FROM events WHERE kind = 'private' AND recipient = $1
-	) AS mine GROUP BY other ORDER BY 2 DESC`, user)
+	) AS mine GROUP BY other) AS c
+	LEFT JOIN read_markers r ON r.username = $1 AND r.scope = 'user:' || c.other
+	ORDER BY c.last_id DESC`, user)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Conversation, error) {
 		var c chat.Conversation
-		err := row.Scan(&c.User, &c.LastID)
+		err := row.Scan(&c.User, &c.LastID, &c.Read, &c.Unread)
 		return c, err
 	})
 	if err != nil {
@@ -306,9 +316,9 @@ func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversa
 
 // EventsAfter returns, oldest first, up to limit events with ids in
 // (after, upTo] that user may see: room messages, joins and leaves while
-// they were a member (their own join and leave included) and their private
-// messages. Every branch is an index seek on (key, id), so other users'
-// traffic is never scanned.
+// they were a member (their own join and leave included), their private
+// messages and their own read events (nobody else's). Every branch is an
+// index seek on (key, id), so other users' traffic is never scanned.
 //
 // If retention pruned events above after, the gap cannot be filled and
 // EventsAfter returns a *chat.Error saying so.
@@ -350,6 +360,8 @@ const eventsAfterSQL = `SELECT ` + eventColumns + ` FROM (
 	(SELECT * FROM events WHERE kind = 'private' AND sender = $1 AND id > $2 AND id <= $4 ORDER BY id LIMIT $3)
 	UNION
 	(SELECT * FROM events WHERE kind = 'private' AND recipient = $1 AND id > $2 AND id <= $4 ORDER BY id LIMIT $3)
+	UNION
+	(SELECT * FROM events WHERE kind = 'read' AND subject = $1 AND id > $2 AND id <= $4 ORDER BY id LIMIT $3)
 ) AS visible ORDER BY id LIMIT $3`
 
 func (s *Store) query(ctx context.Context, op, query string, args ...any) ([]chat.Event, error) {
@@ -368,13 +380,14 @@ func scanEvent(row pgx.CollectableRow) (chat.Event, error) {
 		room, sender, recipient, subj, text, state pgtype.Text
 		members, online                            pgtype.Int4
 		ts                                         int64
+		read                                       pgtype.Int8
 	)
-	if err := row.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts); err != nil {
+	if err := row.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts, &read); err != nil {
 		return e, fmt.Errorf("scan event: %w", err)
 	}
 	e.Kind, e.Room, e.From, e.To, e.User, e.Text, e.Status = chat.Kind(kind), room.String,
 		sender.String, recipient.String, subj.String, text.String, state.String
-	e.Members, e.Online = int(members.Int32), int(online.Int32)
+	e.Members, e.Online, e.Read = int(members.Int32), int(online.Int32), read.Int64
 	e.TS = time.UnixMilli(ts).UTC()
 	return e, nil
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/ssechat/ssechat/chat"
 )
 
-const eventColumns = `id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms`
+const eventColumns = `id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms, read_id`
 
 // Append runs one appending transaction: it takes SQLite's write lock,
 // calls prepare with the log's head, and writes the events prepare returns
 // with the ids that follow it, in order, in one commit. Join and leave events
 // also open and close the user's membership period in the same
-// transaction, so the log and the memberships never disagree. One commit
+// transaction, so the log and the memberships never disagree, and read
+// events move their user's read marker. One commit
 // for the whole batch is what lets concurrent writers share an fsync.
 //
 // Ids are contiguous: an id is taken only by a commit, and a transaction
@@ -53,10 +54,13 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 	for i, e := range events {
 		e.ID = head + int64(i) + 1
 		if _, err := insert.ExecContext(ctx, e.ID, string(e.Kind), null(e.Room), null(e.From), null(e.To),
-			null(e.User), null(e.Text), null(e.Status), e.Members, e.Online, e.TS.UnixMilli()); err != nil {
+			null(e.User), null(e.Text), null(e.Status), e.Members, e.Online, e.TS.UnixMilli(), nullID(e.Read)); err != nil {
 			return nil, fmt.Errorf("append: insert event: %w", err)
 		}
 		if err := applyMembership(ctx, tx, e); err != nil {
+			return nil, err
+		}
+		if err := applyRead(ctx, tx, e); err != nil {
 			return nil, err
 		}
 		out[i] = e
@@ -67,8 +71,8 @@ func (s *Store) Append(ctx context.Context, after int64, prepare func(head int64
 	return out, nil
 }
 
-const insertEventSQL = `INSERT INTO events (id, kind, room, sender, recipient, subject, text, status, members, online, ts_ms)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertEventSQL = `INSERT INTO events (` + eventColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // headSQL reads the newest id ever taken. It survives pruning:
 // AUTOINCREMENT never hands out an id twice.
@@ -208,21 +212,27 @@ func (s *Store) page(ctx context.Context, query string, args ...any) ([]chat.Eve
 	return events, nil
 }
 
-// Conversations returns the users that user has private messages with and
-// the id of the latest message with each, newest conversation first.
+// Conversations returns the users that user has private messages with,
+// the id of the latest message with each, newest conversation first, and
+// how far user has read each (see ConversationRead).
 func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversation, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT other, MAX(id) FROM (
+	rows, err := s.read.QueryContext(ctx, `SELECT c.other, c.last_id, COALESCE(r.read_id, 0),
+		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = c.other AND e.recipient = ?1
+			AND e.sender <> e.recipient AND e.id > COALESCE(r.read_id, 0))
+	FROM (SELECT other, MAX(id) AS last_id FROM (
 		SELECT recipient AS other, id FROM events WHERE kind = 'private' AND sender = ?1
 		UNION ALL
 		SELECT sender AS other, id FROM events WHERE kind = 'private' AND recipient = ?1
-	) GROUP BY other ORDER BY 2 DESC`, user)
+	) GROUP BY other) c
+	LEFT JOIN read_markers r ON r.username = ?1 AND r.scope = 'user:' || c.other
+	ORDER BY c.last_id DESC`, user)
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
 	}
 	var out []chat.Conversation
 	for rows.Next() {
 		var c chat.Conversation
-		if err := rows.Scan(&c.User, &c.LastID); err != nil {
+		if err := rows.Scan(&c.User, &c.LastID, &c.Read, &c.Unread); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("conversations: %w", err)
 		}
@@ -237,8 +247,9 @@ func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversa
 // EventsAfter returns, oldest first, up to limit events with ids in
 // (after, upTo] that user may see: room messages, joins and leaves while
 // they were a member (their own join and leave included) and their private
-// messages. Every branch is an index seek on (key, id), so other users'
-// traffic is never scanned. Presence and member counts are live state, not
+// messages, and their own read events (nobody else's). Every branch is an
+// index seek on (key, id), so other users' traffic is never scanned.
+// Presence and member counts are live state, not
 // log events: a log written by an older version may hold some, and they
 // are never replayed.
 //
@@ -271,6 +282,8 @@ func (s *Store) eventsAfter(ctx context.Context, user string, after, upTo int64,
 		SELECT * FROM events WHERE kind = 'private' AND sender = ?1 AND id > ?2
 		UNION
 		SELECT * FROM events WHERE kind = 'private' AND recipient = ?1 AND id > ?2
+		UNION
+		SELECT * FROM events WHERE kind = 'read' AND subject = ?1 AND id > ?2
 
 	) WHERE id <= ?4 ORDER BY id LIMIT ?3`, user, after, limit, upTo)
 }
@@ -295,16 +308,16 @@ func queryEvents(ctx context.Context, db queryer, query string, args ...any) ([]
 			e                                          chat.Event
 			kind                                       string
 			room, sender, recipient, subj, text, state sql.NullString
-			members, online                            sql.NullInt64
+			members, online, read                      sql.NullInt64
 			ts                                         int64
 		)
-		if err := rows.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts); err != nil {
+		if err := rows.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts, &read); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("scan event: %w", err)
 		}
 		e.Kind, e.Room, e.From, e.To, e.User, e.Text, e.Status = chat.Kind(kind), room.String,
 			sender.String, recipient.String, subj.String, text.String, state.String
-		e.Members, e.Online = int(members.Int64), int(online.Int64)
+		e.Members, e.Online, e.Read = int(members.Int64), int(online.Int64), read.Int64
 		e.TS = time.UnixMilli(ts).UTC()
 		out = append(out, e)
 	}

@@ -58,11 +58,13 @@ CREATE TABLE IF NOT EXISTS events (
 	status    TEXT,
 	members   INTEGER,
 	online    INTEGER,
-	ts_ms     INTEGER NOT NULL
+	ts_ms     INTEGER NOT NULL,
+	read_id   INTEGER -- older files get it from migrateReads
 );
 CREATE INDEX IF NOT EXISTS events_room ON events (room, id) WHERE room IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_private_sender ON events (sender, id) WHERE kind = 'private';
 CREATE INDEX IF NOT EXISTS events_private_recipient ON events (recipient, id) WHERE kind = 'private';
+CREATE INDEX IF NOT EXISTS events_read ON events (subject, id) WHERE kind = 'read';
 -- Presence left the log (it is live state now); older files have this index.
 DROP INDEX IF EXISTS events_presence;
 CREATE TABLE IF NOT EXISTS rooms (
@@ -79,6 +81,14 @@ CREATE TABLE IF NOT EXISTS memberships (
 	PRIMARY KEY (username, room, join_id)
 );
 CREATE INDEX IF NOT EXISTS memberships_current ON memberships (room, username) WHERE leave_id IS NULL;
+-- How far each user has read each room ('room:NAME') and conversation
+-- ('user:NAME'); Append moves a marker with its read event, never back.
+CREATE TABLE IF NOT EXISTS read_markers (
+	username TEXT NOT NULL,
+	scope    TEXT NOT NULL,
+	read_id  INTEGER NOT NULL,
+	PRIMARY KEY (username, scope)
+);
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
 	value INTEGER NOT NULL
@@ -107,6 +117,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
 	}
 	if err := migrateSessions(ctx, write); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := migrateReads(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}

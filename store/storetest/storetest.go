@@ -33,6 +33,10 @@ type Store interface {
 	RoomHistory(ctx context.Context, room string, before int64, limit int) ([]chat.Event, error)
 	PrivateHistory(ctx context.Context, a, b string, before int64, limit int) ([]chat.Event, error)
 	Conversations(ctx context.Context, user string) ([]chat.Conversation, error)
+	// Read markers: see read.go.
+	ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, error)
+	RoomReads(ctx context.Context, user string, rooms []string) (map[string]chat.ReadState, error)
+	ConversationRead(ctx context.Context, user, with string) (chat.ReadState, error)
 	// Retention: Prune deletes a prefix of the log older than cutoff,
 	// PrunedThrough is the newest id it may have deleted, and EventsAfter
 	// from below that boundary is a *chat.Error.
@@ -65,6 +69,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"PruneDoesNotBlockWriters", testPruneDoesNotBlockWriters},
 		{"KeepHistoryPrunesAtStartAndOnEveryTick", testKeepHistory},
 		{"EventsAfterDuringPruneIsGaplessOrAnError", testEventsAfterDuringPrune},
+		{"RoomReadsCountOthersMessagesSinceMarkOrJoin", testRoomReads},
+		{"ConversationReadsCountThePeersMessages", testConversationReads},
+		{"ReadEventsAreTheirUsersOnly", testReadEventsAreTheirUsersOnly},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ssechat/ssechat/chat"
+)
+
+// A read marker is stored under its scope: "room:NAME" for a room,
+// "user:NAME" for the conversation with NAME. Neither kind of name can
+// hold a colon, so the two never collide.
+func readScope(room, with string) string {
+	if room != "" {
+		return "room:" + room
+	}
+	return "user:" + with
+}
+
+// moveReadMarkerSQL runs in the appending transaction of a read event:
+// a marker never goes backwards, whatever the broker decided.
+const moveReadMarkerSQL = `INSERT INTO read_markers (username, scope, read_id) VALUES ($1, $2, $3)
+	ON CONFLICT (username, scope) DO UPDATE SET read_id = GREATEST(read_markers.read_id, excluded.read_id)`
+
+// ReadFloors returns, for each key, how far its user has read: the stored
+// marker or, for a room, the join of their current membership if that is
+// later (everything before it was never theirs to read); 0 if neither.
+// The broker calls it under the log's lock, which every marker's writer
+// holds: a READ COMMITTED read on another connection sees them all. One
+// round trip for the whole batch, since the lock is held meanwhile.
+func (s *Store) ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, error) {
+	users, scopes, rooms := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		users[i], scopes[i], rooms[i] = k.User, readScope(k.Room, k.With), k.Room
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT GREATEST(
+		COALESCE((SELECT r.read_id FROM read_markers r WHERE r.username = k.username AND r.scope = k.scope), 0),
+		COALESCE((SELECT max(m.join_id) FROM memberships m
+			WHERE m.username = k.username AND m.room = k.room AND m.leave_id IS NULL), 0))
+	FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(username, scope, room, i)
+	ORDER BY k.i`, users, scopes, rooms)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, wrap("read floors", err)
+	}
+	return out, nil
+}
+
+// RoomReads returns how far user has read each of rooms they are a member
+// of now (the others are left out) and how many messages others wrote to
+// it since: read is the later of their marker and their join. One query;
+// each count is a range of the events_room index from read on.
+func (s *Store) RoomReads(ctx context.Context, user string, rooms []string) (map[string]chat.ReadState, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT f.room, f.read,
+		(SELECT count(*) FROM events e WHERE e.room = f.room AND e.id > f.read AND e.kind = 'message' AND e.sender <> $1)
+	FROM (SELECT m.room, GREATEST(m.join_id, COALESCE(r.read_id, 0)) AS read
+		FROM memberships m LEFT JOIN read_markers r ON r.username = m.username AND r.scope = 'room:' || m.room
+		WHERE m.username = $1 AND m.leave_id IS NULL AND m.room = ANY($2::text[])) AS f`, user, rooms)
+	out := make(map[string]chat.ReadState)
+	var room string
+	var st chat.ReadState
+	_, err := pgx.ForEachRow(rows, []any{&room, &st.Read, &st.Unread}, func() error {
+		out[room] = st
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("room reads", err)
+	}
+	return out, nil
+}
+
+// ConversationRead returns how far user has read the conversation with
+// with (0: never marked) and how many of with's messages to user came
+// after that: a range of the events_private_sender index from read on.
+func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.ReadState, error) {
+	var st chat.ReadState
+	err := s.pool.QueryRow(ctx, `SELECT f.read,
+		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = $2 AND e.recipient = $1
+			AND e.sender <> e.recipient AND e.id > f.read)
+	FROM (SELECT COALESCE((SELECT read_id FROM read_markers WHERE username = $1 AND scope = $3), 0) AS read) AS f`,
+		user, with, readScope("", with)).Scan(&st.Read, &st.Unread)
+	if err != nil {
+		return st, wrap("conversation read", err)
+	}
+	return st, nil
+}
