@@ -44,6 +44,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("OfflineQueue", func(t *testing.T) { testOfflineQueue(t, browser, srv) })
 	t.Run("BidiAndLineBreaks", func(t *testing.T) { testBidi(t, browser, srv.url()) })
 	t.Run("RoomBrowser", func(t *testing.T) { testRoomBrowser(t, browser, srv.url()) })
+	t.Run("ReadMarkersAcrossDevices", func(t *testing.T) { testReadMarkers(t, browser, srv.url()) })
 	// Last: it kills the server.
 	t.Run("ReconnectAfterRestart", func(t *testing.T) { testRestart(t, browser, srv) })
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // testOfflineQueue: what is typed while the page is offline waits in the
@@ -154,4 +156,59 @@ func testRoomBrowser(t *testing.T, browser context.Context, base string) {
 	ida.wait("the browser closed and the room in the sidebar", `!document.getElementById('room-browser').open && !!document.querySelector('#room-list a[data-room="`+last+`"]')`)
 	ida.wait("two members", `document.getElementById('members-title').textContent === 'Members (2)'`)
 	ida.checkConsole()
+}
+
+// testReadMarkers: one person on two devices (two browser contexts). The
+// unread counts come from the server, so they survive a reload, and reading
+// a room or a conversation on one device clears it on the other.
+func testReadMarkers(t *testing.T, browser context.Context, base string) {
+	phone := newUser(t, browser, base, "rhea-phone")
+	laptop := newUser(t, browser, base, "rhea-laptop")
+	for _, p := range []*page{phone, laptop} {
+		p.login("rhea", "rhea-password")
+	}
+	phone.join("shelf")
+	phone.join("aaa-hall") // both devices stay in #aaa-hall, the first room
+	laptop.do("reloading", chromedp.Reload())
+	for _, p := range []*page{phone, laptop} {
+		p.waitLive()
+		p.waitView("#aaa-hall")
+	}
+	tom := login(t, base, "tom", "tom-password")
+	if err := tom.do(context.Background(), "POST", "/api/rooms/shelf/join", nil, nil); err != nil {
+		t.Fatalf("tom joining: %v", err)
+	}
+	for _, text := range []string{"one", "two", "three"} {
+		tom.send(t, "shelf", text)
+	}
+	if err := tom.do(context.Background(), "POST", "/api/users/rhea/messages", map[string]string{"text": "psst"}, nil); err != nil {
+		t.Fatalf("tom writing to rhea: %v", err)
+	}
+	roomBadge := `(document.querySelector('#room-list a[data-room="shelf"] .badge') || {}).textContent`
+	dmBadge := `(document.querySelector('#dm-list a[data-user="tom"] .badge') || {}).textContent`
+	for _, p := range []*page{phone, laptop} {
+		p.wait("three unread in #shelf and one from tom", roomBadge+` === '3' && `+dmBadge+` === '1'`)
+	}
+	laptop.do("reloading", chromedp.Reload())
+	laptop.waitLive()
+	laptop.wait("the counts after a reload", roomBadge+` === '3' && `+dmBadge+` === '1'`)
+
+	phone.click("#shelf", `#room-list a[data-room="shelf"]`)
+	phone.waitView("#shelf")
+	phone.waitMessage("three")
+	laptop.wait("#shelf read on the other device", `!document.querySelector('#room-list a[data-room="shelf"] .badge')`)
+	if got := eval[string](laptop, dmBadge); got != "1" {
+		t.Errorf("the conversation with tom shows %q unread on the laptop, want 1", got)
+	}
+	phone.click("the conversation with tom", `#dm-list a[data-user="tom"]`)
+	phone.waitView("@tom")
+	phone.waitMessage("psst")
+	laptop.wait("the conversation read on the other device", `!document.querySelector('#dm-list a[data-user="tom"] .badge')`)
+	laptop.do("reloading", chromedp.Reload())
+	laptop.waitLive()
+	laptop.waitView("#aaa-hall")
+	laptop.wait("nothing unread after a reload", `!document.querySelector('#room-list .badge, #dm-list .badge') && document.title === 'ssechat'`)
+	for _, p := range []*page{phone, laptop} {
+		p.checkConsole()
+	}
 }
