@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -39,7 +40,11 @@ func TestBrowser(t *testing.T) {
 	t.Run("DirectTransport", func(t *testing.T) { testDirect(t, browser, srv.url()) })
 	t.Run("ResumeAfterNetworkDrop", func(t *testing.T) { testResume(t, browser, srv) })
 	t.Run("ResetWhenTooFarBehind", func(t *testing.T) { testReset(t, browser, bin) })
-	t.Run("LargeRoomCounts", func(t *testing.T) { testLargeRoom(t, browser, bin) })
+	t.Run("LargeRoomOnDemand", func(t *testing.T) { testLargeRoom(t, browser, bin) })
+	t.Run("OfflineQueue", func(t *testing.T) { testOfflineQueue(t, browser, srv) })
+	t.Run("BidiAndLineBreaks", func(t *testing.T) { testBidi(t, browser, srv.url()) })
+	t.Run("RoomBrowser", func(t *testing.T) { testRoomBrowser(t, browser, srv.url()) })
+	t.Run("ReadMarkersAcrossDevices", func(t *testing.T) { testReadMarkers(t, browser, srv.url()) })
 	// Last: it kills the server.
 	t.Run("ReconnectAfterRestart", func(t *testing.T) { testRestart(t, browser, srv) })
 }
@@ -470,9 +475,15 @@ func testLeaderTabs(t *testing.T, browser context.Context, base string) {
 // testRestart: the server dies (SIGKILL) and comes back on the same port
 // with the same database; the page shows that it is reconnecting, then
 // catches up on what it missed without being reloaded.
+//
+// After the graceful stop the page waits at least the shutdown event's
+// retry: before it asks again, and asks for the stream first: what a
+// restarted server meets is spread out, not every page within a moment
+// and each with a GET /api/me in front.
 func testRestart(t *testing.T, browser context.Context, srv *chatServer) {
 	base := srv.url()
-	rita := newUser(t, browser, base, "rita")
+	rec := startRecorder(t, base)
+	rita := newUser(t, browser, rec.url(), "rita")
 	rita.login("rita", "rita-password")
 	rita.join("phoenix")
 	sol := login(t, base, "sol", "sol-password")
@@ -483,13 +494,25 @@ func testRestart(t *testing.T, browser context.Context, srv *chatServer) {
 	rita.waitMessage("before the crash")
 	_ = eval[bool](rita, `window.e2eNotReloaded = true`)
 
-	// A graceful stop first (the stream gets a shutdown event), then a crash.
+	// A graceful stop first (the stream gets a shutdown event, retry: 1000),
+	// then a crash.
+	stopped := time.Now()
 	srv.stop()
 	rita.wait("the reconnecting state after a shutdown", `document.body.dataset.conn === 'reconnecting'`)
 	srv.start()
 	sol.send(t, "phoenix", "after the restart")
 	rita.waitMessage("after the restart")
 	rita.waitLive()
+	streams := rec.requests(stopped, "GET", "/api/stream")
+	if len(streams) == 0 {
+		t.Fatal("no stream request recorded after the shutdown")
+	}
+	if wait := streams[0].at.Sub(stopped); wait < time.Second {
+		t.Errorf("the page asked for the stream again %v after the shutdown; want no sooner than its retry: (1s)", wait)
+	}
+	if me := rec.requests(stopped, "GET", "/api/me"); len(me) > 0 && !me[0].at.After(streams[0].at) {
+		t.Errorf("the page asked GET /api/me %v after the shutdown, before the stream", me[0].at.Sub(stopped))
+	}
 
 	srv.kill()
 	rita.wait("the reconnecting state", `document.body.dataset.conn === 'reconnecting' && document.getElementById('conn-status').textContent.startsWith('Reconnecting')`)

@@ -1,6 +1,7 @@
-// Thin wrappers around the HTTP API. The session is an HttpOnly cookie that
-// the page never sees; every write sends Content-Type: application/json,
-// which the server requires of cookie-authenticated writes (CSRF defence).
+// Thin wrappers around the HTTP API (openapi.yaml). The session is an
+// HttpOnly cookie that the page never sees; every write sends
+// Content-Type: application/json, which the server requires of
+// cookie-authenticated writes (CSRF defence).
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -9,8 +10,8 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
-  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {} };
+async function request(method, path, body, headers = {}) {
+  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { ...headers } };
   if (method !== 'GET') {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body ?? {});
@@ -38,9 +39,11 @@ async function request(method, path, body) {
 
 const seg = encodeURIComponent;
 
-function page(limit, before) {
-  const q = new URLSearchParams({ limit: String(limit) });
-  if (before) q.set('before', before);
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
   return q.toString();
 }
 
@@ -48,13 +51,18 @@ export const api = {
   login: (username, password) => request('POST', '/api/login', { username, password }),
   logout: () => request('POST', '/api/logout'),
   me: () => request('GET', '/api/me'),
-  rooms: () => request('GET', '/api/rooms'),
+  // A page of every room, sorted by name, starting after `after`.
+  rooms: (limit, after) => request('GET', `/api/rooms?${query({ limit, after })}`),
   conversations: () => request('GET', '/api/conversations'),
   join: (room) => request('POST', `/api/rooms/${seg(room)}/join`),
   leave: (room) => request('POST', `/api/rooms/${seg(room)}/leave`),
-  members: (room) => request('GET', `/api/rooms/${seg(room)}/members`),
-  roomHistory: (room, limit, before) => request('GET', `/api/rooms/${seg(room)}/messages?${page(limit, before)}`),
-  userHistory: (user, limit, before) => request('GET', `/api/users/${seg(user)}/messages?${page(limit, before)}`),
-  sendRoom: (room, text) => request('POST', `/api/rooms/${seg(room)}/messages`, { text }),
-  sendUser: (user, text) => request('POST', `/api/users/${seg(user)}/messages`, { text }),
+  // A page of a room's members, sorted by name, starting after `after`.
+  members: (room, limit, after) => request('GET', `/api/rooms/${seg(room)}/members?${query({ limit, after })}`),
+  roomHistory: (room, limit, before) => request('GET', `/api/rooms/${seg(room)}/messages?${query({ limit, before })}`),
+  userHistory: (user, limit, before) => request('GET', `/api/users/${seg(user)}/messages?${query({ limit, before })}`),
+  // key is the message's Idempotency-Key, the same on every try.
+  sendRoom: (room, text, key) => request('POST', `/api/rooms/${seg(room)}/messages`, { text }, { 'Idempotency-Key': key }),
+  sendUser: (user, text, key) => request('POST', `/api/users/${seg(user)}/messages`, { text }, { 'Idempotency-Key': key }),
+  markRoom: (room, id) => request('POST', `/api/rooms/${seg(room)}/read`, { id }),
+  markConversation: (user, id) => request('POST', `/api/conversations/${seg(user)}/read`, { id }),
 };

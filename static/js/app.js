@@ -1,47 +1,94 @@
-// The ssechat page: login, the sidebar of rooms and private conversations,
-// the members list, the message view and the composer. State lives in one
-// App object; the stream comes from transport.js, shared by all tabs.
+// The ssechat page. Where to look:
+//   state.js          how each stream event and REST answer changes the rooms,
+//                     conversations, member counts, read markers and unread counts
+//   views/*.js        how that is drawn: sidebar, members, messages, room browser
+//   transport.js, stream-hub.js, sse.js   the one event stream all tabs share
+//   api.js            the HTTP calls; outbox.js what was typed and not yet sent
+// This file ties them together: it starts the session, feeds events and
+// answers to the reducer, keeps the timelines of the open views, fetches
+// history and member pages when asked, sends what is typed and sets read
+// markers.
 import { api } from './api.js';
 import { connectStream } from './transport.js';
 import { Timeline } from './timeline.js';
 import { LiveState } from './live.js';
-import { el, entryEl, mentionsOf } from './dom.js';
+import { el } from './dom.js';
+import { MAX_TEXT, NAME_RE, compareIds, lower, roomBefore, validRoom } from './names.js';
+import { initialState, reduce, staleCounts, toMark } from './state.js';
+import { Outbox } from './outbox.js';
+import { renderSidebar } from './views/sidebar.js';
+import { renderMembers } from './views/members.js';
+import { MessageView } from './views/messages.js';
+import { renderRoomBrowser } from './views/room-browser.js';
 
-const PAGE = 50;
-const MAX_TEXT = 4000; // code points, as the server counts
-const NAME_RE = /^[A-Za-z0-9_-]{1,32}$/;
-const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const PAGE = 50; // messages per history page
 const KEEP = 1500; // entries a timeline keeps while its reader is at the newest end
-
-const lower = (s) => String(s || '').toLowerCase();
+const MEMBERS_PAGE = 50;
+// A room's member list is fetched by itself when the room is opened only if
+// the room is known not to be large and has at most this many members; any
+// other list waits for the reader to ask.
+const AUTO_LIST = 50;
+const ROOMS_PAGE = 50;
+const MARK_DELAY_MS = 800; // read markers are set once the reader has settled
+const RESEND_MS = 5000; // an unsent message is tried again this often while live
 
 class App {
   constructor(doc) {
     this.doc = doc;
     this.$ = (id) => doc.getElementById(id);
-    this.me = '';
-    this.resetState();
+    this.messages = new MessageView(doc);
+    this.outbox = new Outbox();
     this.conn = 'idle';
+    this.readMarkers = true; // false once the server turns out to have none
+    this.fresh(initialState());
     const prefer = new URLSearchParams(location.search).get('transport') || '';
     this.transport = connectStream((m) => this.onStream(m), prefer);
   }
 
-  resetState() {
-    this.rooms = new Map(); // room name -> {members: Map<lower name, {username}>, unread, mentioned}
-    this.dms = new Map(); // lower name -> {username, unread, lastId}
+  // fresh starts over with state s (login, logout, reset).
+  fresh(s) {
+    this.state = { ...s, visible: !this.doc.hidden };
+    this.live = new LiveState(); // who is online; which logged events were handled
     this.timelines = new Map(); // view key -> Timeline
-    this.live = new LiveState(); // who is online; which stream events were handled
-    this.current = null; // {kind: 'room'|'user', name, key}
-    this.epoch = (this.epoch || 0) + 1; // bumps on login/logout/reset: stale answers are dropped
+    this.membersLoading = new Set(); // rooms whose member page is on its way
+    this.autoListed = new Set(); // rooms whose first member page was fetched unasked
+    this.marking = new Map(); // view key -> the marker id last sent
+    this.epoch = (this.epoch || 0) + 1; // stale answers are dropped
+  }
+
+  get me() {
+    return this.state.me;
   }
 
   isMe(name) {
     return this.me !== '' && lower(name) === lower(this.me);
   }
 
+  // dispatch applies an action to the state (see state.js), then does what
+  // the new state asks for: a redraw, a read marker, a count, a member page.
+  dispatch(action) {
+    this.state = reduce(this.state, action);
+    this.scheduleRender();
+    this.scheduleMark();
+    this.refreshStale();
+    this.autoListMembers();
+  }
+
+  scheduleRender() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    queueMicrotask(() => {
+      this.renderQueued = false;
+      if (!this.me) return;
+      renderSidebar(this.doc, this.state, this.live);
+      const v = this.state.view;
+      renderMembers(this.doc, this.state, this.live, v && v.kind === 'room' && this.membersLoading.has(v.name));
+    });
+  }
+
   // ---- start, login, logout -------------------------------------------
 
-  async start() {
+  start() {
     this.bindUI();
     this.boot(1000);
   }
@@ -64,16 +111,15 @@ class App {
   }
 
   async enter(me) {
-    this.resetState();
-    this.me = me.username;
+    if (!this.isMe(me.username)) this.outbox.clear();
+    this.fresh(reduce(this.state, { type: 'session', me: me.username }));
     this.$('me-name').textContent = this.me;
     this.show('chat');
     this.transport.send('start');
     const epoch = this.epoch;
-    this.loadRooms(me);
-    await this.loadConversations();
+    this.dispatch({ type: 'me', rooms: me.rooms || [] });
+    await Promise.all([this.loadRoomInfo([...this.state.rooms.keys()]), this.loadConversations()]);
     if (epoch !== this.epoch) return;
-    this.renderSidebar();
     this.route();
   }
 
@@ -85,19 +131,18 @@ class App {
   }
 
   showLogin(message) {
-    this.me = '';
-    this.resetState();
-    this.$('message-list').replaceChildren();
-    this.$('room-list').replaceChildren();
-    this.$('dm-list').replaceChildren();
-    this.$('member-list').replaceChildren();
+    this.fresh(initialState());
+    this.outbox.clear();
+    this.messages.clear();
+    renderSidebar(this.doc, this.state, this.live);
+    renderMembers(this.doc, this.state, this.live, false);
     this.show('login');
-    this.loginError(message);
+    this.showError('login-error', message);
     this.$('login-username').focus();
   }
 
-  loginError(message) {
-    const p = this.$('login-error');
+  showError(id, message) {
+    const p = this.$(id);
     p.textContent = message || '';
     p.hidden = !message;
   }
@@ -107,11 +152,11 @@ class App {
     const username = this.$('login-username').value.trim();
     const password = this.$('login-password').value;
     if (!NAME_RE.test(username)) {
-      this.loginError('A username is 1 to 32 letters, digits, "_" or "-".');
+      this.showError('login-error', 'A username is 1 to 32 letters, digits, "_" or "-".');
       return;
     }
     if (password === '') {
-      this.loginError('Enter your password (or choose one, if this is a new username).');
+      this.showError('login-error', 'Enter your password (or choose one, if this is a new username).');
       return;
     }
     const button = this.$('login-submit');
@@ -121,13 +166,13 @@ class App {
     try {
       await api.login(username, password);
       this.$('login-password').value = '';
-      this.loginError('');
+      this.showError('login-error', '');
       this.transport.send('restart');
       await this.enter(await api.me());
     } catch (err) {
-      if (err.status === 401) this.loginError('Wrong password for this username.');
-      else if (err.status === 429) this.loginError('Too many attempts. Wait a minute, then try again.');
-      else this.loginError(err.message);
+      if (err.status === 401) this.showError('login-error', 'Wrong password for this username.');
+      else if (err.status === 429) this.showError('login-error', 'Too many attempts. Wait a minute, then try again.');
+      else this.showError('login-error', err.message);
     } finally {
       this.entering = false;
       button.disabled = false;
@@ -140,7 +185,7 @@ class App {
       await api.logout();
     } catch (err) {
       if (err.status !== 401) {
-        this.composerError(`Could not log out: ${err.message}`);
+        this.showError('composer-error', `Could not log out: ${err.message}`);
         return;
       }
     }
@@ -200,8 +245,11 @@ class App {
     const status = this.$('conn-status');
     status.textContent = label;
     status.className = `conn ${state}`;
+    if (state === 'live') this.flush();
   }
 
+  // onEvent takes one stream event: live.js sorts out repeats and presence,
+  // state.js applies it, and the open views' timelines get the entries.
   onEvent(kind, data) {
     if (!this.me || !data) return;
     if (kind === 'reset') {
@@ -209,120 +257,21 @@ class App {
       return;
     }
     if (!this.live.take(kind, data)) return; // a logged event handled already
+    this.dispatch({ type: kind, data });
     switch (kind) {
-      case 'ready':
-        this.onReady();
-        break;
       case 'message':
-        this.onMessage(data);
+        if (this.state.rooms.has(data.room)) this.addEntry(`room:${data.room}`, { id: data.id, kind, data });
         break;
       case 'private':
-        this.onPrivate(data);
+        this.addEntry(`user:${lower(this.isMe(data.from) ? data.to : data.from)}`, { id: data.id, kind, data });
         break;
       case 'join':
       case 'leave':
-        this.onMembership(kind, data);
-        break;
-      case 'presence':
-        this.onPresence(data.user);
-        break;
-      case 'members':
-        this.onCounts(data);
+        if (kind === 'leave' && this.isMe(data.user)) this.forgetRoom(data.room);
+        else this.addEntry(`room:${data.room}`, { id: data.id, kind, data });
         break;
       default:
         break;
-    }
-  }
-
-  // onReady: the stream (re)started and live.take has marked everyone
-  // offline; the presence events right behind it name who is online now.
-  // A large room sends no presence, so the open room's list (with its
-  // online flags) is fetched again.
-  onReady() {
-    this.renderMembers();
-    this.renderSidebar();
-    if (this.current && this.current.kind === 'room') this.refreshMembers(this.current.name);
-  }
-
-  // onPresence redraws someone's dot (live.take has set it) where it shows:
-  // in the open view's members or among the conversations. The snapshot
-  // after a ready names every peer online, and most show nowhere.
-  onPresence(user) {
-    const name = lower(user);
-    const cur = this.current;
-    const room = cur && cur.kind === 'room' ? this.rooms.get(cur.name) : null;
-    if ((room && room.members.has(name)) || (cur && cur.kind === 'user' && lower(cur.name) === name)) this.renderMembers();
-    if (this.dms.has(name)) this.renderSidebar();
-  }
-
-  // onCounts: a room too large for per-user notices sends its member and
-  // online counts instead, at most once a second. The list itself is
-  // refreshed now and then while the room is open.
-  onCounts(ev) {
-    const room = this.rooms.get(ev.room);
-    if (!room) return;
-    room.count = ev.members;
-    room.onlineCount = ev.online;
-    if (this.current && this.current.kind === 'room' && this.current.name === ev.room) {
-      if (Date.now() - (room.listedAt || 0) > 30000) this.refreshMembers(ev.room);
-      else this.renderMembers();
-    }
-  }
-
-  onMessage(ev) {
-    // Only members get a room's messages, and our own join event comes
-    // first, so an unknown room is one we have just left: ignore it.
-    if (!this.rooms.has(ev.room)) return;
-    const key = `room:${ev.room}`;
-    this.addEntry(key, { id: ev.id, kind: 'message', data: ev });
-    if (!this.isMe(ev.from) && !this.isCurrent(key)) {
-      const room = this.rooms.get(ev.room);
-      room.unread++;
-      if (mentionsOf(ev.text || '').some((n) => this.isMe(n))) room.mentioned = true;
-    }
-    this.renderSidebar();
-  }
-
-  onPrivate(ev) {
-    const other = this.isMe(ev.from) ? ev.to : ev.from;
-    const dm = this.ensureDM(other);
-    dm.lastId = ev.id;
-    const key = `user:${lower(other)}`;
-    this.addEntry(key, { id: ev.id, kind: 'private', data: ev });
-    if (!this.isMe(ev.from) && !this.isCurrent(key)) dm.unread++;
-    this.renderSidebar();
-  }
-
-  onMembership(kind, ev) {
-    if (this.isMe(ev.user)) {
-      if (kind === 'join' && !this.rooms.has(ev.room)) {
-        this.rooms.set(ev.room, newRoom());
-        this.renderSidebar();
-      }
-      if (kind === 'leave') {
-        this.dropRoom(ev.room);
-        return;
-      }
-    }
-    const room = this.rooms.get(ev.room);
-    if (!room) return;
-    if (!this.isMe(ev.user)) {
-      // Notices about others: the room is small (again), its list is the truth.
-      room.count = null;
-      room.onlineCount = null;
-    }
-    if (kind === 'join') {
-      // A join carries no online flag; someone who just joined is almost
-      // surely online, and the refresh below settles it.
-      this.live.guess(ev.user, true);
-      room.members.set(lower(ev.user), { username: ev.user });
-    } else {
-      room.members.delete(lower(ev.user));
-    }
-    this.addEntry(`room:${ev.room}`, { id: ev.id, kind, data: ev });
-    if (this.current && this.current.kind === 'room' && this.current.name === ev.room) {
-      this.renderMembers();
-      if (kind === 'join') this.refreshMembers(ev.room);
     }
   }
 
@@ -331,113 +280,149 @@ class App {
   async onReset() {
     // Counted on <body> for the curious (and for the end-to-end tests).
     this.doc.body.dataset.resets = String(Number(this.doc.body.dataset.resets || 0) + 1);
-    const current = this.current;
-    const me = this.me;
-    this.resetState();
+    const view = this.state.view;
     try {
       await this.enter(await api.me());
     } catch (err) {
       if (err.status === 401) this.sessionEnded();
       return;
     }
-    if (current && this.isMe(me) && !this.current) this.openView(current.kind, current.name);
+    if (view && !this.state.view) this.openView(view.kind, view.name);
   }
 
-  // ---- rooms and conversations -----------------------------------------
+  // ---- rooms, conversations, counts -----------------------------------
 
-  // loadRooms takes our rooms from GET /api/me (see openapi.yaml); an older
-  // server without that list gets none, and rooms appear as they are joined.
-  loadRooms(me) {
-    const names = Array.isArray(me.rooms) ? me.rooms.map((r) => (typeof r === 'string' ? r : r.room)) : [];
-    for (const name of names) {
-      if (name && !this.rooms.has(name)) this.rooms.set(name, newRoom());
+  // loadRoomInfo reads the GET /api/rooms entries of our rooms: member
+  // counts and, where the server keeps them, read markers and unread
+  // counts. It reads from each of our rooms on (see roomBefore), not every
+  // room on the server.
+  async loadRoomInfo(names) {
+    const epoch = this.epoch;
+    const want = [...names].sort();
+    let i = 0;
+    while (i < want.length) {
+      let res;
+      try {
+        res = await api.rooms(ROOMS_PAGE, roomBefore(want[i]));
+      } catch (err) {
+        if (err.status === 401) this.sessionEnded();
+        return; // the counts are a nicety: without them the stream's will do
+      }
+      if (epoch !== this.epoch) return;
+      const rooms = (res && res.rooms) || [];
+      this.dispatch({ type: 'rooms-page', rooms });
+      if (!res.next || rooms.length === 0) return;
+      const last = rooms[rooms.length - 1].room;
+      while (i < want.length && want[i] <= last) i++;
     }
   }
 
   async loadConversations() {
+    const epoch = this.epoch;
     try {
       const res = await api.conversations();
-      for (const c of (res && res.conversations) || []) {
-        const dm = this.ensureDM(c.user);
-        if (c.last_id) dm.lastId = c.last_id;
-      }
+      if (epoch === this.epoch) this.dispatch({ type: 'conversations', conversations: (res && res.conversations) || [] });
     } catch (err) {
       if (err.status === 401) this.sessionEnded();
       // Anything else: the list fills up from live private messages.
     }
   }
 
-  ensureDM(name) {
-    const key = lower(name);
-    let dm = this.dms.get(key);
-    if (!dm) {
-      dm = { username: name, unread: 0, lastId: '0' };
-      this.dms.set(key, dm);
-    }
-    return dm;
+  // refreshStale asks again for the counts a read marker set on another
+  // device made unknown.
+  refreshStale() {
+    const { rooms, convs } = staleCounts(this.state);
+    if (rooms.length === 0 && convs.length === 0) return;
+    this.state = reduce(this.state, { type: 'counts-asked', rooms, convs });
+    if (rooms.length > 0) this.loadRoomInfo(rooms);
+    if (convs.length > 0) this.loadConversations();
   }
 
-  // fillMembers sets a room's member list from a REST answer requested
-  // when live.seq was seq (see LiveState.listed for the online flags).
-  fillMembers(room, members, seq) {
-    room.members.clear();
-    for (const m of members) room.members.set(lower(m.username), { username: m.username });
-    this.live.listed(members, seq);
+  // autoListMembers fetches the open room's first member page when the room
+  // is small; see AUTO_LIST.
+  autoListMembers() {
+    const v = this.state.view;
+    if (!v || v.kind !== 'room') return;
+    const room = this.state.rooms.get(v.name);
+    if (!room || room.large || room.members !== null || room.count === null || room.count > AUTO_LIST) return;
+    if (this.autoListed.has(v.name)) return; // once: a failure waits for the reader's click
+    this.autoListed.add(v.name);
+    this.loadMembers(v.name);
   }
 
-  async refreshMembers(name) {
+  // loadMembers fetches the next page of a room's member list (the first
+  // when none is held).
+  async loadMembers(name) {
+    const room = this.state.rooms.get(name);
+    if (!room || this.membersLoading.has(name)) return;
+    const first = room.members === null;
     const epoch = this.epoch;
     const seq = this.live.seq;
+    this.membersLoading.add(name);
+    this.scheduleRender();
     try {
-      const res = await api.members(name);
-      const room = this.rooms.get(name);
-      if (epoch !== this.epoch || !room) return;
-      room.listedAt = Date.now();
-      this.fillMembers(room, (res && res.members) || [], seq);
-      this.renderMembers();
-      this.renderSidebar();
+      const res = await api.members(name, MEMBERS_PAGE, first ? '' : room.next);
+      if (epoch !== this.epoch) return;
+      const members = (res && res.members) || [];
+      this.live.listed(members, seq);
+      this.membersLoading.delete(name);
+      this.dispatch({ type: 'members-page', room: name, members, next: res.next || '', first });
     } catch (err) {
+      this.membersLoading.delete(name);
+      this.scheduleRender();
       if (err.status === 401) this.sessionEnded();
     }
   }
 
   async joinRoom(name) {
     name = name.trim().replace(/^#/, '');
-    if (!ROOM_RE.test(name) || name === '.' || name === '..') {
-      this.joinError('A room name is 1 to 64 letters, digits, ".", "_" or "-".');
-      return;
+    if (!validRoom(name)) {
+      this.showError('join-error', 'A room name is 1 to 64 letters, digits, ".", "_" or "-".');
+      return false;
     }
-    this.joinError('');
+    this.showError('join-error', '');
     const seq = this.live.seq;
     try {
       const res = await api.join(name);
-      const room = res.room || name;
-      const entry = this.rooms.get(room) || newRoom();
-      this.fillMembers(entry, res.members || [], seq);
-      // A large room answers with its count and an empty list.
-      if (typeof res.count === 'number' && (res.members || []).length === 0 && res.count > 0) entry.count = res.count;
-      this.rooms.set(room, entry);
+      this.live.listed(res.members || [], seq);
+      this.dispatch({ type: 'joined', answer: { room: res.room || name, count: res.count, members: res.members || [] } });
       this.$('join-room').value = '';
-      this.renderSidebar();
-      this.go('room', room);
+      this.go('room', res.room || name);
+      return true;
     } catch (err) {
-      this.failed(err, (m) => this.joinError(m));
+      this.failed(err, (m) => this.showError('join-error', m));
+      return false;
     }
   }
 
+  async leaveRoom(name) {
+    try {
+      await api.leave(name);
+    } catch (err) {
+      if (this.failed(err, (m) => this.showError('composer-error', m))) return;
+      if (err.status !== 403 && err.status !== 404) return;
+    }
+    this.dispatch({ type: 'left', room: name });
+    this.forgetRoom(name);
+  }
+
+  forgetRoom(name) {
+    this.timelines.delete(`room:${name}`);
+    if (!this.state.view) this.go('', '');
+  }
+
   // suggestRooms offers the server's rooms we are not in, when the join
-  // field gets focus.
+  // field gets focus: the first page, the largest first.
   async suggestRooms() {
     let list;
     try {
-      const res = await api.rooms();
+      const res = await api.rooms(100);
       list = (res && res.rooms) || [];
     } catch {
       return; // suggestions are a nicety
     }
     const options = list
-      .map((r) => (typeof r === 'string' ? { room: r } : r))
-      .filter((r) => r.room && !this.rooms.has(r.room))
+      .filter((r) => r.room && !this.state.rooms.has(r.room))
       .sort((a, b) => (b.members || 0) - (a.members || 0))
       .slice(0, 50)
       .map((r) => el('option', {
@@ -446,53 +431,39 @@ class App {
     this.$('room-suggestions').replaceChildren(...options);
   }
 
-  async leaveRoom(name) {
+  // ---- the room browser ------------------------------------------------
+
+  openBrowser() {
+    this.directory = { rooms: [], next: '', loading: false, error: '' };
+    const dialog = this.$('room-browser');
+    if (!dialog.open) dialog.showModal();
+    this.browseMore();
+  }
+
+  async browseMore() {
+    const dir = this.directory;
+    if (!dir || dir.loading) return;
+    dir.loading = true;
+    renderRoomBrowser(this.doc, dir, this.state.rooms);
     try {
-      await api.leave(name);
+      const res = await api.rooms(ROOMS_PAGE, dir.next);
+      dir.rooms.push(...((res && res.rooms) || []));
+      dir.next = (res && res.next) || '';
     } catch (err) {
-      if (this.failed(err, (m) => this.composerError(m))) return;
-      if (err.status !== 403 && err.status !== 404) return;
+      if (err.status === 401) this.sessionEnded();
+      dir.error = `Could not list the rooms: ${err.message}`;
     }
-    this.dropRoom(name);
+    dir.loading = false;
+    if (dir === this.directory) renderRoomBrowser(this.doc, dir, this.state.rooms);
   }
 
-  dropRoom(name) {
-    this.rooms.delete(name);
-    this.timelines.delete(`room:${name}`);
-    this.renderSidebar();
-    if (this.current && this.current.kind === 'room' && this.current.name === name) {
-      this.current = null;
-      this.go('', '');
-    }
-  }
-
-  openDM(name) {
-    name = name.trim().replace(/^@/, '');
-    if (!NAME_RE.test(name)) {
-      this.dmError('A username is 1 to 32 letters, digits, "_" or "-".');
-      return;
-    }
-    this.dmError('');
-    this.$('dm-user').value = '';
-    this.go('user', name);
-  }
-
-  joinError(message) {
-    const p = this.$('join-error');
-    p.textContent = message || '';
-    p.hidden = !message;
-  }
-
-  dmError(message) {
-    const p = this.$('dm-error');
-    p.textContent = message || '';
-    p.hidden = !message;
-  }
-
-  composerError(message) {
-    const p = this.$('composer-error');
-    p.textContent = message || '';
-    p.hidden = !message;
+  async onBrowserClick(e) {
+    const button = e.target.closest('button[data-room]');
+    if (!button) return;
+    const name = button.dataset.room;
+    if (button.dataset.action === 'join' && !(await this.joinRoom(name))) return;
+    this.$('room-browser').close();
+    if (button.dataset.action === 'open') this.go('room', name);
   }
 
   // ---- routing and views -----------------------------------------------
@@ -519,11 +490,11 @@ class App {
       } catch {
         name = '';
       }
-      if (m[1] === 'room' && this.rooms.has(name)) {
+      if (m[1] === 'room' && this.state.rooms.has(name)) {
         this.openView('room', name);
         return;
       }
-      if (m[1] === 'room' && ROOM_RE.test(name)) {
+      if (m[1] === 'room' && validRoom(name)) {
         // Not a member: offer to join rather than joining from a link.
         this.openEmpty(`You are not in #${name}. Press Join to enter it.`);
         this.$('join-room').value = name;
@@ -535,7 +506,7 @@ class App {
         return;
       }
     }
-    const first = [...this.rooms.keys()].sort()[0];
+    const first = [...this.state.rooms.keys()].sort()[0];
     if (first) {
       // Replace, not push: Back should not land on a URL that redirects.
       history.replaceState(null, '', `#/room/${encodeURIComponent(first)}`);
@@ -545,57 +516,55 @@ class App {
     }
   }
 
+  viewKey() {
+    const v = this.state.view;
+    if (!v) return '';
+    return v.kind === 'room' ? `room:${v.name}` : `user:${lower(v.name)}`;
+  }
+
+  title() {
+    const v = this.state.view;
+    if (!v) return 'ssechat';
+    return v.kind === 'room' ? `#${v.name}` : `@${v.name}`;
+  }
+
   openEmpty(message) {
-    this.current = null;
+    this.dispatch({ type: 'view', view: null });
     this.$('view-title').textContent = 'ssechat';
-    this.$('message-list').replaceChildren();
-    this.$('history-status').textContent = '';
+    this.messages.clear();
     const empty = this.$('empty-state');
     if (message) empty.textContent = message;
     else empty.replaceChildren('Join a room (for example ', el('em', { text: 'lobby' }), ') to start chatting.');
     empty.hidden = false;
     this.$('composer').hidden = true;
     this.$('composer-hint').textContent = '';
-    this.$('jump-latest').hidden = true;
-    this.renderSidebar();
-    this.renderMembers();
   }
 
   async openView(kind, name) {
-    if (kind === 'user') name = this.ensureDM(name).username;
-    const key = kind === 'room' ? `room:${name}` : `user:${lower(name)}`;
-    this.current = { kind, name, key };
-    this.$('view-title').textContent = kind === 'room' ? `#${name}` : `@${name}`;
+    if (kind === 'user') {
+      const known = this.state.convs.get(lower(name));
+      if (known) name = known.username;
+    }
+    this.dispatch({ type: 'view', view: { kind, name } });
+    const key = this.viewKey();
+    this.$('view-title').textContent = this.title();
     this.$('empty-state').hidden = true;
     this.$('composer').hidden = false;
     this.$('composer-text').placeholder = kind === 'room' ? `Message #${name}` : `Message @${name}`;
     this.$('composer-hint').textContent = kind === 'room'
       ? 'Enter sends · Shift+Enter adds a line · "@name text" sends privately'
       : 'Enter sends · Shift+Enter adds a line';
-    this.composerError('');
-    if (kind === 'room') {
-      const room = this.rooms.get(name);
-      room.unread = 0;
-      room.mentioned = false;
-    } else {
-      this.dms.get(lower(name)).unread = 0;
-    }
+    this.showError('composer-error', '');
     this.closePanels();
-    this.renderSidebar();
-    this.renderMembers();
     let tl = this.timelines.get(key);
     if (!tl) {
       tl = new Timeline();
       this.timelines.set(key, tl);
     }
-    this.renderTimeline(tl);
-    if (kind === 'room') this.refreshMembers(name);
+    this.messages.show(tl, this.me, this.title());
+    this.drawPending();
     if (matchMedia('(pointer: fine)').matches) this.$('composer-text').focus();
     if (!tl.loaded) await this.loadPage(key, false);
-  }
-
-  isCurrent(key) {
-    return this.current !== null && this.current.key === key && !this.doc.hidden;
   }
 
   // ---- the message view --------------------------------------------------
@@ -607,69 +576,31 @@ class App {
     if (!tl) return;
     const i = tl.insert(entry);
     if (i < 0) return;
-    const shown = this.current && this.current.key === key;
-    const pinned = shown && this.atBottom();
+    const shown = this.viewKey() === key;
+    const pinned = shown && this.messages.atBottom();
     if (tl.entries.length > KEEP + 100 && (!shown || pinned)) {
       // Drop the oldest hundred; nobody is looking at them.
       const n = tl.trimOldest(tl.entries.length - KEEP);
       if (shown) {
-        const list = this.$('message-list');
-        for (let k = 0; k < n && list.firstChild; k++) list.firstChild.remove();
-        this.historyStatus(tl);
+        this.messages.dropOldest(n);
+        this.messages.historyStatus(tl, this.title());
       }
     }
     if (!shown) return;
     const at = tl.entries.indexOf(entry);
     if (at < 0) return; // an old event, trimmed at once
-    const box = this.$('messages');
-    this.insertNode(at, entry);
-    if (pinned || (entry.data && this.isMe(entry.data.from))) {
-      box.scrollTop = box.scrollHeight;
-    } else if (tl.entries[tl.entries.length - 1] === entry) {
-      // Reading older messages: say that newer ones came, do not yank.
-      this.$('jump-latest').hidden = false;
-    }
-  }
-
-  atBottom() {
-    const box = this.$('messages');
-    return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-  }
-
-  jumpToLatest() {
-    const box = this.$('messages');
-    box.scrollTop = box.scrollHeight;
-    this.$('jump-latest').hidden = true;
-  }
-
-  insertNode(i, entry) {
-    const list = this.$('message-list');
-    list.insertBefore(entryEl(entry, this.me), list.children[i] || null);
-  }
-
-  renderTimeline(tl) {
-    const list = this.$('message-list');
-    list.replaceChildren(...tl.entries.map((e) => entryEl(e, this.me)));
-    this.historyStatus(tl);
-    this.jumpToLatest();
-  }
-
-  historyStatus(tl, text) {
-    const p = this.$('history-status');
-    if (text !== undefined) p.textContent = text;
-    else if (tl.loading) p.textContent = 'Loading…';
-    else if (tl.loaded && !tl.hasMore) p.textContent = this.current ? `This is the beginning of ${this.$('view-title').textContent}.` : '';
-    else p.textContent = '';
+    this.messages.insert(at, entry, this.me);
+    this.messages.arrived(pinned, entry.data && this.isMe(entry.data.from), tl.entries[tl.entries.length - 1] === entry);
   }
 
   async loadPage(key, older) {
     const tl = this.timelines.get(key);
-    const view = this.current;
-    if (!tl || !view || view.key !== key || tl.loading) return;
+    const view = this.state.view;
+    if (!tl || !view || this.viewKey() !== key || tl.loading) return;
     if (older && (!tl.loaded || !tl.hasMore)) return;
     const epoch = this.epoch;
     tl.loading = true;
-    this.historyStatus(tl);
+    this.messages.historyStatus(tl, this.title());
     const before = older ? tl.oldestMessageId() : '';
     let msgs;
     try {
@@ -680,147 +611,142 @@ class App {
     } catch (err) {
       tl.loading = false;
       if (epoch !== this.epoch) return;
-      this.failed(err, (m) => this.historyStatus(tl, `Could not load messages: ${m}`));
+      this.failed(err, (m) => this.messages.historyStatus(tl, this.title(), `Could not load messages: ${m}`));
       return;
     }
     tl.loading = false;
     if (epoch !== this.epoch || this.timelines.get(key) !== tl) return;
     tl.loaded = true;
     tl.hasMore = msgs.length >= PAGE;
-    const shown = this.current && this.current.key === key;
-    const box = this.$('messages');
+    this.dispatch({ type: 'history', kind: view.kind, name: view.name, messages: msgs });
+    const shown = this.viewKey() === key;
+    const box = this.messages.box;
     const fromBottom = box.scrollHeight - box.scrollTop;
     for (const m of msgs) {
       const kind = m.to !== undefined && m.room === undefined ? 'private' : 'message';
       const i = tl.insert({ id: m.id, kind, data: m });
-      if (i >= 0 && shown) this.insertNode(i, { id: m.id, kind, data: m });
+      if (i >= 0 && shown) this.messages.insert(i, { id: m.id, kind, data: m }, this.me);
     }
     if (!shown) return;
-    this.historyStatus(tl);
+    this.messages.historyStatus(tl, this.title());
     // Older page: keep what the reader looks at in place. Newest page: show the end.
     box.scrollTop = older ? box.scrollHeight - fromBottom : box.scrollHeight;
     if (tl.hasMore && box.scrollHeight <= box.clientHeight + 120) this.loadPage(key, true);
   }
 
   onScroll() {
-    const box = this.$('messages');
-    if (this.current && box.scrollTop < 120) this.loadPage(this.current.key, true);
-    if (this.atBottom()) this.$('jump-latest').hidden = true;
+    if (this.state.view && this.messages.box.scrollTop < 120) this.loadPage(this.viewKey(), true);
+    if (this.messages.atBottom()) this.messages.jump.hidden = true;
   }
 
-  async send() {
-    const view = this.current;
+  // ---- read markers ------------------------------------------------------
+
+  // scheduleMark sets the open view's read marker on the server once the
+  // reader has settled; every device of the user then gets a `read` event.
+  scheduleMark() {
+    if (!this.readMarkers || this.markTimer || !toMark(this.state)) return;
+    this.markTimer = setTimeout(() => this.mark(), MARK_DELAY_MS);
+  }
+
+  async mark() {
+    this.markTimer = 0;
+    const m = toMark(this.state);
+    if (!m || !this.readMarkers) return;
+    const key = `${m.kind}:${lower(m.name)}`;
+    const sent = this.marking.get(key);
+    if (sent && compareIds(m.id, sent) <= 0) return; // on its way already
+    this.marking.set(key, m.id);
+    const epoch = this.epoch;
+    try {
+      const answer = m.kind === 'room' ? await api.markRoom(m.name, m.id) : await api.markConversation(m.name, m.id);
+      if (epoch === this.epoch) this.dispatch({ type: 'marked', answer });
+    } catch (err) {
+      if (this.marking.get(key) === m.id) this.marking.delete(key);
+      // A server without read markers: keep the counts on this page only.
+      if (err.status === 405 || (err.status === 404 && err.message.startsWith('no route'))) this.readMarkers = false;
+      else if (err.status === 401) this.sessionEnded();
+    }
+  }
+
+  // ---- sending -----------------------------------------------------------
+
+  // send moves what is typed into the outbox and empties the composer;
+  // flush sends it when the stream is live.
+  send() {
+    const v = this.state.view;
     const area = this.$('composer-text');
     const text = area.value;
-    if (!view || text.trim() === '' || this.sending) return;
+    if (!v || text.trim() === '') return;
     if ([...text].length > MAX_TEXT) {
-      this.composerError(`A message can be at most ${MAX_TEXT} characters.`);
+      this.showError('composer-error', `A message can be at most ${MAX_TEXT} characters.`);
       return;
     }
-    this.sending = true;
-    this.$('send').disabled = true;
+    this.outbox.add(v.kind, v.name, text);
+    area.value = '';
+    this.showError('composer-error', '');
+    this.drawPending();
+    this.flush();
+  }
+
+  drawPending() {
+    const v = this.state.view;
+    this.messages.pending(v ? this.outbox.for(v.kind, v.name) : [], this.me);
+  }
+
+  // flush sends the outbox's messages one by one, in the order typed.
+  // Offline (the stream not live) they wait: setConn calls flush when it
+  // is live again. A try that fails for want of the server is repeated
+  // with the same key; one the server refuses goes back to the composer.
+  async flush() {
+    const item = this.outbox.next();
+    if (!item || this.conn !== 'live') return;
+    item.sending = true;
+    this.drawPending();
+    const epoch = this.epoch;
+    let ev;
     try {
-      const ev = view.kind === 'room'
-        ? await api.sendRoom(view.name, text)
-        : await api.sendUser(view.name, text);
-      if (area.value === text) area.value = ''; // keep anything typed meanwhile
-      this.composerError('');
-      if (ev && ev.to !== undefined && ev.room === undefined) {
+      ev = item.kind === 'room'
+        ? await api.sendRoom(item.name, item.text, item.key)
+        : await api.sendUser(item.name, item.text, item.key);
+    } catch (err) {
+      item.sending = false;
+      if (err.status === 0 || err.status === 429 || err.status >= 500) {
+        this.drawPending();
+        clearTimeout(this.resendTimer);
+        this.resendTimer = setTimeout(() => this.flush(), RESEND_MS);
+        return;
+      }
+      this.outbox.remove(item.key);
+      this.drawPending();
+      this.refused(item, err);
+      this.flush();
+      return;
+    }
+    this.outbox.remove(item.key);
+    this.drawPending();
+    if (epoch === this.epoch && ev && ev.id !== undefined) {
+      if (ev.to !== undefined && ev.room === undefined) {
         // "@name text" in a room: the server made it a private message.
-        if (view.kind === 'room') this.addEntry(view.key, { id: ev.id, kind: 'note', data: ev });
+        if (item.kind === 'room') this.addEntry(`room:${item.name}`, { id: ev.id, kind: 'note', data: ev });
         this.onEvent('private', ev);
-      } else if (ev && ev.id !== undefined) {
+      } else {
         this.onEvent('message', ev);
       }
-    } catch (err) {
-      this.failed(err, (m) => {
-        if (err.status === 404 && view.kind === 'user') this.composerError(`There is no user named @${view.name}.`);
-        else if (err.status === 404) this.composerError(`Not sent: ${m}`);
-        else if (err.status === 0) this.composerError('Not sent: the server cannot be reached. Your text is kept; try again.');
-        else this.composerError(`Not sent: ${m}`);
-      });
-    } finally {
-      this.sending = false;
-      this.$('send').disabled = false;
     }
+    this.flush();
   }
 
-  // ---- sidebar and members ---------------------------------------------
-
-  renderSidebar() {
-    const cur = this.current;
-    const rooms = [...this.rooms.keys()].sort((a, b) => a.localeCompare(b));
-    this.$('room-list').replaceChildren(...rooms.map((name) => {
-      const r = this.rooms.get(name);
-      const selected = cur && cur.kind === 'room' && cur.name === name;
-      return el('li', {},
-        el('a', {
-          class: 'nav-item',
-          attrs: { href: `#/room/${encodeURIComponent(name)}`, 'aria-current': selected ? 'page' : null, 'data-room': name },
-        },
-        el('span', { class: 'hash', text: '#', attrs: { 'aria-hidden': 'true' } }),
-        el('span', { class: 'name', text: name }),
-        badge(r.unread, r.mentioned)));
-    }));
-    if (rooms.length === 0) this.$('room-list').replaceChildren(el('li', { class: 'nav-empty', text: 'No rooms yet.' }));
-    const dms = [...this.dms.values()].sort((a, b) => (BigInt(b.lastId || 0) > BigInt(a.lastId || 0) ? 1 : -1));
-    this.$('dm-list').replaceChildren(...dms.map((d) => {
-      const selected = cur && cur.kind === 'user' && lower(cur.name) === lower(d.username);
-      const online = this.live.isOnline(d.username);
-      return el('li', {},
-        el('a', {
-          class: 'nav-item',
-          attrs: { href: `#/user/${encodeURIComponent(d.username)}`, 'aria-current': selected ? 'page' : null, 'data-user': d.username },
-        },
-        el('span', { class: online ? 'dot online' : 'dot', attrs: { 'aria-label': online ? 'online' : 'offline' } }),
-        el('span', { class: 'name', text: d.username }),
-        badge(d.unread, d.unread > 0)));
-    }));
-    if (dms.length === 0) this.$('dm-list').replaceChildren(el('li', { class: 'nav-empty', text: 'Click a member, or type a name above.' }));
-    const unread = [...this.rooms.values()].reduce((n, r) => n + r.unread, 0)
-      + [...this.dms.values()].reduce((n, d) => n + d.unread, 0);
-    this.doc.title = unread > 0 ? `(${unread}) ssechat` : 'ssechat';
-  }
-
-  renderMembers() {
-    const list = this.$('member-list');
-    const cur = this.current;
-    const leave = this.$('leave-room');
-    if (!cur) {
-      list.replaceChildren();
-      leave.hidden = true;
-      this.$('members-title').textContent = 'Members';
-      return;
-    }
-    let members;
-    if (cur.kind === 'room') {
-      const room = this.rooms.get(cur.name);
-      members = room ? [...room.members.values()].map(({ username }) => ({ username, online: this.live.isOnline(username) })) : [];
-      // A large room's counts come from `members` events; its list (and its
-      // dots, without presence notices) only as fresh as the last refresh.
-      const count = room && typeof room.count === 'number' ? room.count : members.length;
-      const online = room && typeof room.onlineCount === 'number' ? `, ${room.onlineCount} online` : '';
-      this.$('members-title').textContent = `Members (${count}${online})`;
-    } else {
-      const other = cur.name;
-      members = [
-        { username: this.me, online: true },
-        { username: other, online: this.live.isOnline(other) },
-      ];
-      if (this.isMe(other)) members.pop();
-      this.$('members-title').textContent = 'In this conversation';
-    }
-    leave.hidden = cur.kind !== 'room';
-    members.sort((a, b) => (b.online - a.online) || a.username.localeCompare(b.username));
-    list.replaceChildren(...members.map((m) => {
-      const label = this.isMe(m.username) ? `${m.username} (you)` : m.username;
-      const inner = this.isMe(m.username)
-        ? el('span', { class: 'name', text: label })
-        : el('a', { class: 'name', text: label, attrs: { href: `#/user/${encodeURIComponent(m.username)}`, title: `Message @${m.username}` } });
-      return el('li', { class: m.online ? 'member online' : 'member', attrs: { 'data-user': m.username } },
-        el('span', { class: m.online ? 'dot online' : 'dot', attrs: { 'aria-label': m.online ? 'online' : 'offline' } }),
-        inner);
-    }));
+  // refused shows why the server refused a message and gives its text back.
+  refused(item, err) {
+    this.failed(err, (m) => {
+      const v = this.state.view;
+      const here = v && v.kind === item.kind && lower(v.name) === lower(item.name);
+      const area = this.$('composer-text');
+      if (here && area.value === '') area.value = item.text;
+      if (!here) m = `${item.kind === 'room' ? '#' : '@'}${item.name}: ${m}`;
+      if (err.status === 404 && item.kind === 'user') m = `There is no user named @${item.name}.`;
+      this.showError('composer-error', `Not sent: ${m}`);
+    });
   }
 
   // ---- narrow screens ----------------------------------------------------
@@ -848,25 +774,42 @@ class App {
   // ---- wiring -------------------------------------------------------------
 
   bindUI() {
-    this.$('login-form').addEventListener('submit', (e) => this.onLogin(e));
-    this.$('logout').addEventListener('click', () => this.onLogout());
-    this.$('join-form').addEventListener('submit', (e) => {
+    const on = (id, type, fn) => this.$(id).addEventListener(type, fn);
+    on('login-form', 'submit', (e) => this.onLogin(e));
+    on('logout', 'click', () => this.onLogout());
+    on('join-form', 'submit', (e) => {
       e.preventDefault();
       this.joinRoom(this.$('join-room').value);
     });
-    this.$('join-room').addEventListener('focus', () => this.suggestRooms());
-    this.$('dm-form').addEventListener('submit', (e) => {
+    on('join-room', 'focus', () => this.suggestRooms());
+    on('browse-rooms', 'click', () => this.openBrowser());
+    on('browse-more', 'click', () => this.browseMore());
+    on('browse-close', 'click', () => this.$('room-browser').close());
+    on('browse-list', 'click', (e) => this.onBrowserClick(e));
+    on('dm-form', 'submit', (e) => {
       e.preventDefault();
-      this.openDM(this.$('dm-user').value);
+      const name = this.$('dm-user').value.trim().replace(/^@/, '');
+      if (!NAME_RE.test(name)) {
+        this.showError('dm-error', 'A username is 1 to 32 letters, digits, "_" or "-".');
+        return;
+      }
+      this.showError('dm-error', '');
+      this.$('dm-user').value = '';
+      this.go('user', name);
     });
-    this.$('leave-room').addEventListener('click', () => {
-      if (this.current && this.current.kind === 'room') this.leaveRoom(this.current.name);
+    on('more-members', 'click', () => {
+      const v = this.state.view;
+      if (v && v.kind === 'room') this.loadMembers(v.name);
     });
-    this.$('composer').addEventListener('submit', (e) => {
+    on('leave-room', 'click', () => {
+      const v = this.state.view;
+      if (v && v.kind === 'room') this.leaveRoom(v.name);
+    });
+    on('composer', 'submit', (e) => {
       e.preventDefault();
       this.send();
     });
-    this.$('composer-text').addEventListener('keydown', (e) => {
+    on('composer-text', 'keydown', (e) => {
       // Enter sends, Shift+Enter is a new line; never while an IME composes.
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
         e.preventDefault();
@@ -874,27 +817,17 @@ class App {
       }
     });
     this.$('messages').addEventListener('scroll', () => this.onScroll(), { passive: true });
-    this.$('jump-latest').addEventListener('click', () => this.jumpToLatest());
-    this.$('toggle-sidebar').addEventListener('click', () => this.togglePanel('sidebar'));
-    this.$('toggle-members').addEventListener('click', () => this.togglePanel('members'));
-    this.$('scrim').addEventListener('click', () => this.closePanels());
+    on('jump-latest', 'click', () => this.messages.toBottom());
+    on('toggle-sidebar', 'click', () => this.togglePanel('sidebar'));
+    on('toggle-members', 'click', () => this.togglePanel('members'));
+    on('scrim', 'click', () => this.closePanels());
     this.doc.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') this.closePanels();
     });
     window.addEventListener('hashchange', () => this.route());
     window.addEventListener('popstate', () => this.route());
-    this.doc.addEventListener('visibilitychange', () => {
-      // Coming back to a tab counts its current view as read.
-      if (!this.doc.hidden && this.current) {
-        const { kind, name } = this.current;
-        const item = kind === 'room' ? this.rooms.get(name) : this.dms.get(lower(name));
-        if (item && item.unread) {
-          item.unread = 0;
-          item.mentioned = false;
-          this.renderSidebar();
-        }
-      }
-    });
+    // Coming back to a tab reads its open view.
+    this.doc.addEventListener('visibilitychange', () => this.dispatch({ type: 'visible', visible: !this.doc.hidden }));
     window.addEventListener('pagehide', () => this.transport.close());
     window.addEventListener('pageshow', (e) => {
       // A page restored from the back/forward cache has said goodbye to the
@@ -902,19 +835,6 @@ class App {
       if (e.persisted) location.reload();
     });
   }
-}
-
-function newRoom() {
-  return { members: new Map(), unread: 0, mentioned: false, count: null, onlineCount: null, listedAt: 0 };
-}
-
-function badge(n, strong) {
-  if (!n) return null;
-  return el('span', {
-    class: strong ? 'badge strong' : 'badge',
-    text: n > 99 ? '99+' : String(n),
-    attrs: { 'aria-label': `${n} unread` },
-  });
 }
 
 new App(document).start();

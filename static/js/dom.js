@@ -1,6 +1,9 @@
 // DOM helpers. Every user-supplied string reaches the page through
 // textContent or a Text node, never through innerHTML, so a message such as
 // <img src=x onerror=alert(1)> is shown as the characters it is.
+import { mentions, mentionsOf } from './names.js';
+
+export { mentionsOf };
 
 // el builds an element: el('li', {class: 'x', text: 'hi', attrs: {...}}, ...children)
 export function el(tag, opts = {}, ...children) {
@@ -21,29 +24,45 @@ export function el(tag, opts = {}, ...children) {
   return node;
 }
 
-const MENTION = /(^|[^A-Za-z0-9_-])@([A-Za-z0-9_-]{1,32})(?![A-Za-z0-9_-])/g;
+// Explicit bidi embeddings, overrides and isolates. In a message each one
+// is put in an isolate of its own, so that it reorders nothing:
+// "abc\u202Egnp.exe" reads "abcgnp.exe", as typed, not "abcexe.png".
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/g;
 
-// mentionsOf lists the names mentioned with @name in text.
-export function mentionsOf(text) {
-  const names = [];
-  for (const m of text.matchAll(MENTION)) names.push(m[2]);
-  return names;
+// plainText appends text to parent as Text nodes, line breaks normalised
+// (a lone "\r" is a break, as "\n" and "\r\n" are: CSS would show it as a
+// space) and bidi controls defused.
+function plainText(parent, text) {
+  text = text.replace(/\r\n?/g, '\n');
+  let last = 0;
+  for (const m of text.matchAll(BIDI_CONTROL)) {
+    if (m.index > last) parent.append(document.createTextNode(text.slice(last, m.index)));
+    const code = m[0].codePointAt(0).toString(16).toUpperCase();
+    parent.append(el('bdi', { class: 'bidi-control', text: m[0], attrs: { title: `U+${code}` } }));
+    last = m.index + 1;
+  }
+  if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
 }
 
 // richText renders text into parent, with @name mentions as highlighted
 // spans (and the reader's own name highlighted more).
 export function richText(parent, text, me) {
   let last = 0;
-  for (const m of text.matchAll(MENTION)) {
-    const start = m.index + m[1].length;
-    if (start > last) parent.append(document.createTextNode(text.slice(last, start)));
-    const name = m[2];
-    const self = me && name.toLowerCase() === me.toLowerCase();
-    parent.append(el('span', { class: self ? 'mention me' : 'mention', text: `@${name}` }));
-    last = start + 1 + name.length;
+  for (const m of mentions(text)) {
+    if (m.start > last) plainText(parent, text.slice(last, m.start));
+    const self = me && m.name.toLowerCase() === me.toLowerCase();
+    parent.append(el('span', { class: self ? 'mention me' : 'mention', text: `@${m.name}` }));
+    last = m.end;
   }
-  if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
+  if (last < text.length) plainText(parent, text.slice(last));
   return parent;
+}
+
+// messageText is the element of a message's text: an isolate of its own
+// (dir=auto), so that neither its direction nor a stray control in it
+// spills into the name, the time or the next message.
+export function messageText(tag, cls, text, me) {
+  return richText(el(tag, { class: cls, attrs: { dir: 'auto' } }), text, me);
 }
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
@@ -74,7 +93,7 @@ export function entryEl(entry, me) {
   if (kind === 'note') {
     return el('li', { class: 'event system note', attrs: { 'data-id': entry.id } },
       el('span', { class: 'system-text', text: `Sent privately to @${data.to}: ` }),
-      el('span', { class: 'note-text', text: data.text }),
+      messageText('span', 'note-text', data.text || '', ''),
       timeEl(data.ts));
   }
   const mine = me && data.from && data.from.toLowerCase() === me.toLowerCase();
@@ -87,5 +106,5 @@ export function entryEl(entry, me) {
     el('div', { class: 'meta' },
       el('span', { class: 'from', text: data.from || '' }),
       timeEl(data.ts)),
-    richText(el('div', { class: 'text' }), data.text || '', me));
+    messageText('div', 'text', data.text || '', me));
 }

@@ -2,7 +2,7 @@
 // which logged events it has handled, and who is online. It draws nothing,
 // so it is tested without the page (e2e/browser/modules_test.go).
 //
-// Messages, private messages, joins and leaves are logged: each id comes
+// Messages, private messages, joins, leaves and read marks are logged: each id comes
 // once, and a repeat (our own post, from its REST answer and from the
 // stream) is a duplicate. Presence and large rooms' member counts are live
 // state, never logged or replayed: their id is only the stream's position,
@@ -10,7 +10,7 @@
 // nothing about duplicates. After every `ready` the server lists who is
 // online now, one `presence` event each; anyone it leaves out is offline.
 
-const LOGGED = new Set(['message', 'private', 'join', 'leave']);
+const LOGGED = new Set(['message', 'private', 'join', 'leave', 'read']);
 const MAX_HANDLED = 20000;
 const MAX_CHANGES = 500;
 

@@ -1,4 +1,4 @@
-// The SharedWorker that lets every tab of a browser share one EventSource.
+// The SharedWorker that lets every tab of a browser share one event stream.
 // Browsers allow six HTTP/1.1 connections per host; with one stream per tab
 // the seventh tab would hang. Tabs talk to this worker over MessagePorts.
 import { StreamHub } from './stream-hub.js';

@@ -1,12 +1,9 @@
 // A Timeline holds the events of one room or private conversation, ordered
 // by id and free of duplicates. Ids are decimal strings (JavaScript numbers
 // lose precision past 2^53), so they are compared as BigInts.
+import { compareIds } from './names.js';
 
-export function compareIds(a, b) {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
+export { compareIds };
 
 export class Timeline {
   constructor() {
