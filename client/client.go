@@ -20,6 +20,7 @@ import (
 // concurrent use; the zero value is not usable, call New.
 type Client struct {
 	base         *url.URL
+	baseErr      error // a baseURL New could not use, returned by every call
 	http         *http.Client
 	stream       *http.Client // http without an overall Timeout (see streamClient)
 	token        atomic.Pointer[string]
@@ -54,14 +55,20 @@ func WithRetryTimeout(d time.Duration) Option {
 const DefaultRetryTimeout = 30 * time.Second
 
 // New returns a client of the server at baseURL (e.g.
-// "http://localhost:8080"). It panics if baseURL is not an absolute http or
-// https URL: that is a programming error, not a condition to handle.
+// "http://localhost:8080", or with a path prefix if a proxy serves it
+// under one). If baseURL is not an absolute http or https URL, every call
+// of the client returns an error that says so.
 func New(baseURL string, opts ...Option) *Client {
+	c := &Client{retryTimeout: DefaultRetryTimeout}
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		panic(fmt.Sprintf("client.New: %q is not an http(s) URL", baseURL))
+	switch {
+	case err != nil:
+		c.baseErr = fmt.Errorf("ssechat: server URL: %w", err)
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		c.baseErr = fmt.Errorf("ssechat: server URL %q: want http://HOST[:PORT] or https://…", baseURL)
+	default:
+		c.base = u
 	}
-	c := &Client{base: u, retryTimeout: DefaultRetryTimeout}
 	for _, o := range opts {
 		o(c)
 	}
@@ -132,6 +139,9 @@ type call struct {
 // do sends the call, retrying network errors and 502/503/504 answers with
 // backoff until c.retryTimeout has passed or ctx ends.
 func (c *Client) do(ctx context.Context, cl call) error {
+	if c.baseErr != nil {
+		return c.baseErr
+	}
 	var body []byte
 	if cl.body != nil {
 		var err error

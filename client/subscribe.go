@@ -73,6 +73,9 @@ func OnReconnect(f func(err error, delay time.Duration)) SubscribeOption {
 // handled and pass it to ResumeFrom. Events of kinds this package does not
 // know are handed over with their Kind and Data.
 func (c *Client) Subscribe(ctx context.Context, handler func(Event) error, opts ...SubscribeOption) error {
+	if c.baseErr != nil {
+		return c.baseErr
+	}
 	s := &subscription{c: c, handler: handler, heartbeat: DefaultHeartbeatTimeout}
 	for _, o := range opts {
 		o(s)
@@ -203,6 +206,11 @@ func (s *subscription) connect(ctx context.Context) error {
 		case <-ctx.Done():
 			return stop(ctx.Err())
 		case e := <-events:
+			if ctx.Err() != nil {
+				// The handler (or anyone) ended ctx: hand over nothing
+				// more, though an event was ready at the same time.
+				return stop(ctx.Err())
+			}
 			if err := s.handle(e); err != nil {
 				return stop(handlerError{err})
 			}

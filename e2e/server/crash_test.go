@@ -47,7 +47,7 @@ func (a *acks) write(base string, c *chattest.Client, n int) {
 
 // TestBinary runs the built ssechat command, built once for its subtests.
 func TestBinary(t *testing.T) {
-	bin := buildServer(t)
+	bin := chattest.BuildServer(t)
 	t.Run("SIGKILL loses no acknowledged write", func(t *testing.T) { testSIGKILL(t, bin) })
 	t.Run("SIGTERM ends streams and resume loses nothing", func(t *testing.T) { testSIGTERM(t, bin) })
 	t.Run("history-retention prunes", func(t *testing.T) { testRetentionFlag(t, bin) })
@@ -57,20 +57,20 @@ func TestBinary(t *testing.T) {
 // prunes the history an earlier run wrote, and a resume from before resets.
 func testRetentionFlag(t *testing.T, bin string) {
 	db := filepath.Join(t.TempDir(), "chat.db")
-	first := startServer(t, bin, db)
-	alice := first.server().Login(t, "alice")
+	first := chattest.StartProc(t, bin, db)
+	alice := first.Server().Login(t, "alice")
 	alice.Join("lobby")
 	s := alice.Stream("")
 	last := s.Ready()
 	alice.Say("lobby", "soon forgotten")
 	s.Close()
-	first.signal(syscall.SIGTERM)
-	if err := first.wait(); err != nil {
+	first.Signal(syscall.SIGTERM)
+	if err := first.Wait(); err != nil {
 		t.Fatalf("first server: %v", err)
 	}
 
-	second := startServer(t, bin, db, "--history-retention", "1ms")
-	again := second.server().Anonymous(t)
+	second := chattest.StartProc(t, bin, db, "--history-retention", "1ms")
+	again := second.Server().Anonymous(t)
 	again.Token, again.Name = alice.Token, alice.Name
 	chattest.Eventually(t, "the old history to be pruned", func() bool {
 		return len(roomHistory(t, again, "lobby")) == 0
@@ -97,8 +97,8 @@ func testRetentionFlag(t *testing.T, bin string) {
 func testSIGKILL(t *testing.T, bin string) {
 	db := filepath.Join(t.TempDir(), "chat.db")
 	flags := []string{"--replay-limit", "100000"}
-	first := startServer(t, bin, db, flags...)
-	srv := first.server()
+	first := chattest.StartProc(t, bin, db, flags...)
+	srv := first.Server()
 	rita := srv.Login(t, "rita")
 	rita.Join("lobby")
 	var writers []*chattest.Client
@@ -156,20 +156,20 @@ func testSIGKILL(t *testing.T, bin string) {
 	})
 	midID := mid[len(mid)-1].ID
 	chattest.Eventually(t, "300 acknowledged writes", func() bool { return a.count() >= 300 })
-	first.signal(syscall.SIGKILL)
-	first.wait()
+	first.Signal(syscall.SIGKILL)
+	first.Wait()
 	wg.Wait()
 	t.Logf("killed with %d writes acknowledged and %d writers cut off", len(a.text), a.failed)
 	if a.failed == 0 {
 		t.Fatal("every write finished before the kill: it did not happen mid-stream")
 	}
 
-	second := startServer(t, bin, db, flags...)
-	again := second.server().Anonymous(t)
+	second := chattest.StartProc(t, bin, db, flags...)
+	again := second.Server().Anonymous(t)
 	again.Token, again.Name = rita.Token, rita.Name // sessions survive too
 	// So do accounts: the old password logs in, another one does not (a
 	// lost account would be registered anew by any password).
-	second.server().Login(t, writers[0].Name)
+	second.Server().Login(t, writers[0].Name)
 	again.MustDo("POST", "/api/login", map[string]string{"username": writers[1].Name, "password": "not theirs"}, nil, 401)
 	t.Logf("%d accounts registered and %d rooms joined while writing", len(registered), len(joined))
 	var me struct{ Rooms []string }
@@ -180,7 +180,7 @@ func testSIGKILL(t *testing.T, bin string) {
 		}
 	}
 	for name, token := range registered {
-		c := second.server().Anonymous(t)
+		c := second.Server().Anonymous(t)
 		c.Token = token
 		var me struct{ Username string }
 		if got := c.Do("GET", "/api/me", nil, &me); got != 200 || me.Username != name {
@@ -241,8 +241,8 @@ func testSIGTERM(t *testing.T, bin string) {
 	const shutdownTimeout = 3 * time.Second
 	db := filepath.Join(t.TempDir(), "chat.db")
 	flags := []string{"--shutdown-timeout", shutdownTimeout.String(), "--history-retention", "720h"}
-	first := startServer(t, bin, db, flags...)
-	srv := first.server()
+	first := chattest.StartProc(t, bin, db, flags...)
+	srv := first.Server()
 	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
 	alice.Join("lobby")
 	bob.Join("lobby")
@@ -257,7 +257,7 @@ func testSIGTERM(t *testing.T, bin string) {
 	wg.Go(func() { a.write(first.URL, bob, 100000) })
 	chattest.Eventually(t, "20 acknowledged writes", func() bool { return a.count() >= 20 })
 	start := time.Now()
-	first.signal(syscall.SIGTERM)
+	first.Signal(syscall.SIGTERM)
 
 	var aliceFrames []chattest.Frame
 	for i, s := range []*chattest.Stream{aliceS, aliceTab2, bobS} {
@@ -276,15 +276,15 @@ func testSIGTERM(t *testing.T, bin string) {
 			aliceFrames = frames
 		}
 	}
-	if err := first.wait(); err != nil {
+	if err := first.Wait(); err != nil {
 		t.Fatalf("server exited with %v, want status 0", err)
 	}
 	within(t, "the graceful exit", time.Since(start), shutdownTimeout)
 	wg.Wait()
 	t.Logf("stopped %v after SIGTERM with %d writes acknowledged", time.Since(start), a.count())
 
-	second := startServer(t, bin, db, flags...)
-	again := second.server().Anonymous(t)
+	second := chattest.StartProc(t, bin, db, flags...)
+	again := second.Server().Anonymous(t)
 	again.Token, again.Name = alice.Token, alice.Name
 	bye := aliceFrames[len(aliceFrames)-1]
 	var acked []string
