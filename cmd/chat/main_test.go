@@ -170,21 +170,29 @@ type bg struct {
 	err    error // Wait's, once done is closed
 }
 
+// start runs chat with args as u in the background.
 func (u *user) start(args ...string) *bg {
 	u.t.Helper()
-	b := &bg{t: u.t, args: args, cmd: u.command(args...), done: make(chan struct{})}
+	return startBg(u.t, u.command(args...), args)
+}
+
+// startBg starts cmd, which is chat with args (for messages), and kills
+// it, if still running, when the test ends.
+func startBg(t testing.TB, cmd *exec.Cmd, args []string) *bg {
+	t.Helper()
+	b := &bg{t: t, args: args, cmd: cmd, done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = &b.stdout, &b.stderr
 	if err := b.cmd.Start(); err != nil {
-		u.t.Fatal(err)
+		t.Fatal(err)
 	}
 	go func() {
 		b.err = b.cmd.Wait()
 		close(b.done)
 	}()
-	u.t.Cleanup(func() {
+	t.Cleanup(func() {
 		b.kill()
-		if u.t.Failed() {
-			u.t.Logf("chat %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), b.stdout.String(), b.stderr.String())
+		if t.Failed() {
+			t.Logf("chat %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), b.stdout.String(), b.stderr.String())
 		}
 	})
 	return b
@@ -222,10 +230,16 @@ func (b *bg) waitLines(n int) []string {
 	}
 }
 
-// stop sends sig and returns the exit status.
+// stop sends sig, to the process group if it has one of its own (a shell:
+// as Ctrl-C reaches the terminal's foreground job), and returns the exit
+// status.
 func (b *bg) stop(sig syscall.Signal) int {
 	b.t.Helper()
-	_ = b.cmd.Process.Signal(sig)
+	if b.cmd.SysProcAttr != nil && b.cmd.SysProcAttr.Setpgid {
+		_ = syscall.Kill(-b.cmd.Process.Pid, sig)
+	} else {
+		_ = b.cmd.Process.Signal(sig)
+	}
 	return b.exit()
 }
 
@@ -251,6 +265,9 @@ func (b *bg) kill() {
 	select {
 	case <-b.done:
 	default:
+		if b.cmd.SysProcAttr != nil && b.cmd.SysProcAttr.Setpgid {
+			_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL) // a shell and its pipeline
+		}
 		_ = b.cmd.Process.Kill()
 		<-b.done
 	}

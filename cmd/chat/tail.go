@@ -65,9 +65,19 @@ func (a *cli) tail(ctx context.Context, env *environment, args []string) error {
 
 	out := bufio.NewWriter(a.stdout)
 	f := formatter{me: me.Username, json: *asJSON, now: time.Now}
+	// Presence is live state that each (re)connection lists again, and a
+	// notice may cross the list: a line only when a status changes.
+	status := map[string]string{}
 	handle := func(e client.Event) error {
 		if e.Kind == client.KindShutdown {
 			fmt.Fprintf(a.stderr, "chat: the server is going away (%s); resuming when it is back\n", clean(e.Reason))
+		}
+		if e.Kind == client.KindPresence {
+			user := strings.ToLower(e.User)
+			if status[user] == e.Status {
+				return pos.save(e.ID)
+			}
+			status[user] = e.Status
 		}
 		if filter.match(e, me.Username, *presence) {
 			if line, ok := f.line(e); ok {
