@@ -23,7 +23,7 @@ func (a *cli) flags(fs *flag.FlagSet, synopsis string, args []string, want func(
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	var rest []string
-	for {
+	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
 				fmt.Fprintf(a.stdout, "usage: %s\n", synopsis)
@@ -33,16 +33,17 @@ func (a *cli) flags(fs *flag.FlagSet, synopsis string, args []string, want func(
 			}
 			return nil, usageErrorf("%v; usage: %s", err, synopsis)
 		}
+		parsed := args[:len(args)-fs.NArg()]
 		args = fs.Args()
-		if len(args) == 0 {
+		if len(parsed) > 0 && parsed[len(parsed)-1] == "--" {
+			// Parse took the "--": everything after it is an argument.
+			rest = append(rest, args...)
 			break
 		}
-		if len(args) > 0 && args[0] == "--" {
-			rest = append(rest, args[1:]...)
-			break
+		if len(args) > 0 {
+			rest = append(rest, args[0])
+			args = args[1:]
 		}
-		rest = append(rest, args[0])
-		args = args[1:]
 	}
 	if !want(len(rest)) {
 		return nil, usageErrorf("usage: %s", synopsis)

@@ -5,11 +5,13 @@ package main_test
 import (
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ssechat/ssechat/internal/chattest"
+	"github.com/ssechat/ssechat/internal/pgtest"
 )
 
 // chat login keeps the session in one file per server under
@@ -121,4 +123,39 @@ func TestLogoutAllEndsTail(t *testing.T) {
 		t.Errorf("tail's stderr %q does not say to log in", tail.stderr.String())
 	}
 	laptop.refused(3, "(401)", "whoami")
+}
+
+// Without CHAT_PASSWORD, login asks on the terminal, as ssh does: the
+// prompt and the answer go through /dev/tty (here a pseudo-terminal that
+// script(1) makes), and what is typed is not echoed.
+func TestLoginAsksOnTheTerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		pgtest.Missing(t, "script (util-linux) is not on the PATH")
+	}
+	srv := chattest.Start(t)
+	u := newUser(t, srv.URL)
+	cmd := exec.Command("script", "-qec", chatBin+" login alice", "/dev/null")
+	cmd.Env, cmd.Dir = u.env, u.home
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBg(t, cmd, []string{"login alice, on a terminal"})
+	chattest.Eventually(t, "the password prompt", func() bool {
+		return strings.Contains(b.stdout.String(), "Password for alice on "+srv.URL+": ")
+	})
+	// Only now: typed before echo is off, it would show.
+	if _, err := stdin.Write([]byte("typed-secret\n")); err != nil {
+		t.Fatal(err)
+	}
+	if code := b.exit(); code != 0 {
+		t.Fatalf("login on a terminal exited %d: %q", code, b.stdout.String())
+	}
+	if strings.Contains(b.stdout.String(), "typed-secret") {
+		t.Errorf("the terminal showed the password: %q", b.stdout.String())
+	}
+	if got := u.must("", "whoami"); got != "alice\n" {
+		t.Errorf("after login on a terminal whoami printed %q", got)
+	}
+	u.with("CHAT_PASSWORD=typed-secret").must("", "login", "alice")
 }
