@@ -61,7 +61,8 @@ one JSON object per line: the event as the server's stream carries it, plus "eve
 its kind. A "reset" line means the server could not replay what came while tail was
 not running: read it with chat history. tail keeps its position per server, user and
 filter in $XDG_STATE_HOME/ssechat/tail/ (or --state FILE); its first run starts at the
-present. SIGINT and SIGTERM end it with status 0.
+present. Once streaming, it reconnects by itself for as long as it runs, through
+server restarts. SIGINT and SIGTERM end it with status 0.
 
 Environment:
   CHAT_URL            the server (default http://localhost:8080)

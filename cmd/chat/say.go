@@ -122,13 +122,15 @@ func (a *cli) post(ctx context.Context, env *environment, args []string, private
 			failed++
 			continue
 		}
-		e := env.explain(err, hint).(*exitError)
+		var e *exitError
+		errors.As(env.explain(err, hint), &e)
 		outcome := "was not posted"
 		if e.code == exitUnavailable && !errors.As(err, &apiErr) {
+			// No answer: the server may have stored it. (A server
+			// that keeps Idempotency-Keys took the retries as one.)
 			outcome = "may not have been posted"
 		}
-		e.msg = fmt.Sprintf("line %d %s, nor any after it: %s", l.n, outcome, e.msg)
-		return e
+		return failf(e.code, "line %d %s, nor any after it: %s", l.n, outcome, e.msg)
 	}
 	if failed > 0 {
 		return failf(exitFailed, "%d of the lines were not posted", failed)

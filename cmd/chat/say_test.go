@@ -4,6 +4,7 @@ package main_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +125,64 @@ func TestDM(t *testing.T) {
 		}
 	}
 	bob.refused(1, "(404)", "dm", "nobody", "hello?")
+}
+
+// Lines written while the server is down (killed -9 and started again on
+// the same database) are posted once it is back, in order, each once; a
+// server that stays away longer than CHAT_RETRY_TIMEOUT ends say with
+// status 4, saying which line may not have been posted.
+func TestSayThroughAServerRestart(t *testing.T) {
+	bin := chattest.BuildServer(t)
+	db := filepath.Join(t.TempDir(), "chat.db")
+	p := chattest.StartProc(t, bin, db)
+	addr := strings.TrimPrefix(p.URL, "http://")
+	alice := p.Server().Login(t, "alice")
+	alice.Join("ops")
+	bob := newUser(t, p.URL, "CHAT_RETRY_TIMEOUT=20s").login("bob")
+	bob.must("", "join", "ops")
+	texts := func() []string {
+		var page struct{ Messages []chattest.Event }
+		alice.On(p.Server()).MustDo("GET", "/api/rooms/ops/messages", nil, &page, 200)
+		var out []string
+		for _, e := range page.Messages {
+			out = append(out, e.Text)
+		}
+		return out
+	}
+
+	cmd := bob.command("say", "ops")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := startBg(t, cmd, []string{"say ops"})
+	fmt.Fprintln(stdin, "one")
+	chattest.Eventually(t, "line one posted", func() bool { return len(texts()) == 1 })
+	p.Kill()
+	fmt.Fprintln(stdin, "two")
+	fmt.Fprintln(stdin, "three")
+	p = chattest.StartProc(t, bin, db, "--addr", addr)
+	stdin.Close()
+	if code := say.exit(); code != 0 {
+		t.Fatalf("say through a restart exited %d: %s", code, say.stderr.String())
+	}
+	sameLines(t, "the room's history", texts(), []string{"one", "two", "three"})
+
+	// Down for good.
+	cmd = bob.with("CHAT_RETRY_TIMEOUT=300ms").command("say", "ops")
+	if stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	say = startBg(t, cmd, []string{"say ops"})
+	fmt.Fprintln(stdin, "four")
+	chattest.Eventually(t, "line four posted", func() bool { return len(texts()) == 4 })
+	p.Kill()
+	fmt.Fprintln(stdin, "five")
+	fmt.Fprintln(stdin, "six")
+	if code := say.exit(); code != 4 {
+		t.Errorf("say with the server gone exited %d, want 4", code)
+	}
+	if want := "chat: line 2 may not have been posted, nor any after it: cannot reach the server at " + p.URL; !strings.HasPrefix(say.stderr.String(), want) {
+		t.Errorf("say with the server gone said %q, want %q…", say.stderr.String(), want)
+	}
 }
