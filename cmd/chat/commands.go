@@ -335,3 +335,52 @@ func (a *cli) history(ctx context.Context, env *environment, args []string) erro
 	}
 	return nil
 }
+
+// read marks ROOM, or the conversation with @USER, read up to ID, or up to
+// its newest message: unread counts drop on every device of the user.
+func (a *cli) read(ctx context.Context, env *environment, args []string) error {
+	fs := flag.NewFlagSet("read", flag.ContinueOnError)
+	rest, err := a.flags(fs, "chat read ROOM|@USER [ID]", args, func(n int) bool { return n == 1 || n == 2 })
+	if err != nil {
+		return err
+	}
+	c, err := env.loggedIn()
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	target, private := rest[0], strings.HasPrefix(rest[0], "@")
+	hint := ""
+	if !private {
+		hint = joinHint(roomName(target))
+	}
+	id := ""
+	if len(rest) == 2 {
+		id = rest[1]
+	} else {
+		var newest []client.Event
+		if private {
+			newest, err = c.PrivateHistory(ctx, userName(target), client.Limit(1))
+		} else {
+			newest, err = c.History(ctx, roomName(target), client.Limit(1))
+		}
+		if err != nil {
+			return env.explain(err, hint)
+		}
+		if len(newest) == 0 {
+			return nil // nothing to read
+		}
+		id = newest[0].ID
+	}
+	var state client.ReadState
+	if private {
+		state, err = c.MarkConversationRead(ctx, userName(target), id)
+	} else {
+		state, err = c.MarkRead(ctx, roomName(target), id)
+	}
+	if err != nil {
+		return env.explain(err, hint)
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s: read up to %s, %d unread\n", target, state.Read, state.Unread)
+	return err
+}

@@ -142,3 +142,35 @@ func TestExitCodes(t *testing.T) {
 	down.refused(4, "cannot reach the server at "+gone.URL+" (", "whoami")
 	down.refused(4, "retried for 300ms", "say", "ops", "hello")
 }
+
+// read marks a room or a conversation read: rooms shows the unread count
+// before and none after, and the user's other streams get the read event.
+func TestRead(t *testing.T) {
+	srv := chattest.Start(t)
+	bob := srv.Login(t, "bob")
+	bob.Join("ops")
+	alice := newUser(t, srv.URL).login("alice")
+	alice.must("", "join", "ops")
+	first := bob.Say("ops", "one")
+	bob.Say("ops", "two")
+	bob.MustDo("POST", "/api/users/alice/messages", map[string]string{"text": "psst"}, nil, 201)
+
+	if got, want := alice.must("", "rooms"), "#ops  2 members  joined  2 unread\n"; got != want {
+		t.Errorf("rooms printed %q, want %q", got, want)
+	}
+	if got, want := alice.must("", "read", "ops", first.ID), fmt.Sprintf("ops: read up to %s, 1 unread\n", first.ID); got != want {
+		t.Errorf("read ops %s printed %q, want %q", first.ID, got, want)
+	}
+	if got := alice.must("", "read", "#ops"); !strings.HasSuffix(got, ", 0 unread\n") {
+		t.Errorf("read #ops printed %q, want 0 unread", got)
+	}
+	if got, want := alice.must("", "rooms"), "#ops  2 members  joined\n"; got != want {
+		t.Errorf("after read, rooms printed %q, want %q", got, want)
+	}
+	if got := alice.must("", "read", "@bob"); !strings.HasPrefix(got, "@bob: read up to ") || !strings.HasSuffix(got, ", 0 unread\n") {
+		t.Errorf("read @bob printed %q", got)
+	}
+	srv.Login(t, "carol").Join("den")
+	alice.refused(1, `join it first with: chat join den`, "read", "den")
+	alice.refused(2, "usage: chat read ROOM|@USER [ID]", "read")
+}

@@ -49,6 +49,8 @@ Usage:
   chat history [-n N] [--json] ROOM|@USER
                                print the last N (default 50) messages of ROOM, or of the
                                private conversation with USER
+  chat read ROOM|@USER [ID]    mark ROOM, or the conversation with USER, read up to ID
+                               (default: its newest message), on every device
   chat tail [--json] [--presence] [--state FILE] [ROOM|@USER|@]...
                                print events as they happen, one line each, and on the
                                next run resume exactly where this one stopped
@@ -128,6 +130,8 @@ func lookup(name string) command {
 		return (*cli).history
 	case "tail":
 		return (*cli).tail
+	case "read":
+		return (*cli).read
 	}
 	return nil
 }
