@@ -116,7 +116,8 @@ func TestReadMarksAcrossInstances(t *testing.T) {
 		frames := s.Until(func(f chattest.Frame) bool { return f.Kind == "read" && f.Event.Read == top })
 		checkIncreasing(t, "alice on "+name, num(t, said[2].ID), logEvents(frames))
 		for _, f := range frames {
-			if f.Kind == "read" {
+			// The stream on B may still hold the conversation's mark above.
+			if f.Kind == "read" && f.Event.Room == "lobby" {
 				marks = append(marks, num(t, f.Event.Read))
 			}
 		}
