@@ -42,6 +42,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("ResetWhenTooFarBehind", func(t *testing.T) { testReset(t, browser, bin) })
 	t.Run("LargeRoomOnDemand", func(t *testing.T) { testLargeRoom(t, browser, bin) })
 	t.Run("OfflineQueue", func(t *testing.T) { testOfflineQueue(t, browser, srv) })
+	t.Run("ExactlyOnceWhenAnAnswerIsLost", func(t *testing.T) { testLostAnswer(t, browser, srv) })
 	t.Run("BidiAndLineBreaks", func(t *testing.T) { testBidi(t, browser, srv.url()) })
 	t.Run("RoomBrowser", func(t *testing.T) { testRoomBrowser(t, browser, srv.url()) })
 	t.Run("ReadMarkersAcrossDevices", func(t *testing.T) { testReadMarkers(t, browser, srv.url()) })
