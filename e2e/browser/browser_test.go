@@ -42,9 +42,12 @@ func TestBrowser(t *testing.T) {
 	t.Run("ResetWhenTooFarBehind", func(t *testing.T) { testReset(t, browser, bin) })
 	t.Run("LargeRoomOnDemand", func(t *testing.T) { testLargeRoom(t, browser, bin) })
 	t.Run("OfflineQueue", func(t *testing.T) { testOfflineQueue(t, browser, srv) })
+	t.Run("ExactlyOnceWhenAnAnswerIsLost", func(t *testing.T) { testLostAnswer(t, browser, srv) })
 	t.Run("BidiAndLineBreaks", func(t *testing.T) { testBidi(t, browser, srv.url()) })
 	t.Run("RoomBrowser", func(t *testing.T) { testRoomBrowser(t, browser, srv.url()) })
 	t.Run("ReadMarkersAcrossDevices", func(t *testing.T) { testReadMarkers(t, browser, srv.url()) })
+	// These two restart the server, on the same port and database.
+	t.Run("PlainEventSource", func(t *testing.T) { testEventSource(t, browser, srv) })
 	// Last: it kills the server.
 	t.Run("ReconnectAfterRestart", func(t *testing.T) { testRestart(t, browser, srv) })
 }

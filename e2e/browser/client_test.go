@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -51,6 +52,84 @@ func testOfflineQueue(t *testing.T, browser context.Context, srv *chatServer) {
 		t.Errorf("POSTs after the drop: %+v, want one with an Idempotency-Key (a UUID)", posts)
 	}
 	olga.checkConsole()
+}
+
+// testLostAnswer: exactly once from the browser. The answer to a message's
+// POST is lost after the server stored it (the recorder answers nothing
+// and closes the connection, however often the browser itself resends
+// it), so the page cannot know the message was stored. The outbox tries
+// again with the same Idempotency-Key; the server answers that repeat 200
+// with the original event, which the outbox takes as sent. The message is
+// then stored once, and shown once to its sender and to another user.
+func testLostAnswer(t *testing.T, browser context.Context, srv *chatServer) {
+	rec := startRecorder(t, srv.url())
+	const room = "lost-answer"
+	path := "/api/rooms/" + room + "/messages"
+	lara := newUser(t, browser, rec.url(), "lara")
+	lara.login("lara", "lara-password")
+	lara.join(room)
+	mo := newUser(t, browser, srv.url(), "mo")
+	mo.login("mo", "mo-password")
+	mo.join(room)
+	lara.say("answered")
+	mo.waitMessage("answered")
+
+	from := time.Now()
+	rec.loseAnswers(func(method, p string) bool { return method == "POST" && p == path })
+	lara.say("exactly once")
+	// The try failed as far as the page can tell: the message waits in
+	// the outbox to be tried again...
+	lara.wait("the message back in the outbox after a lost answer", `[...document.querySelectorAll('#outbox-list .pending')].some(e =>
+		e.querySelector('.text').textContent === 'exactly once' && e.querySelector('.pending-state').textContent !== 'Sending…')`)
+	// ...although the server stored it.
+	lost := rec.requests(from, "POST", path)
+	if len(lost) == 0 || !lost[0].lost || lost[0].status != http.StatusCreated {
+		t.Fatalf("POSTs while answers were lost: %+v, want the first stored (201) and its answer lost", lost)
+	}
+	rec.loseAnswers(nil)
+
+	lara.wait("the outbox empty after the retry", `document.querySelectorAll('#outbox-list li').length === 0`)
+	lara.waitMessage("exactly once")
+	mo.waitMessage("exactly once")
+	lara.say("after it")
+	mo.waitMessage("after it")
+	lara.waitMessage("after it")
+
+	// Chromium resends a POST whose connection closed without an answer
+	// by itself, a few times, with the same headers: every try after the
+	// first must have been answered 200, the original, and the last one,
+	// the outbox's own after the page saw the failure, reached the page.
+	var same []seenRequest
+	for _, p := range rec.requests(from, "POST", path) {
+		if p.key == lost[0].key {
+			same = append(same, p)
+		}
+	}
+	if len(lost[0].key) != 36 {
+		t.Errorf("the first POST's Idempotency-Key is %q, want a UUID", lost[0].key)
+	}
+	for i, p := range same[1:] {
+		if p.status != http.StatusOK {
+			t.Errorf("try %d with the same key was answered %d, want 200 (the stored original)", i+2, p.status)
+		}
+	}
+	if last := same[len(same)-1]; len(same) < 2 || last.lost {
+		t.Errorf("no resend with the same key reached the page: %+v", same)
+	}
+	want := "[answered exactly once after it]"
+	if got := historyTexts(t, login(t, srv.url(), "mo", "mo-password"), room); fmt.Sprint(got) != want {
+		t.Errorf("the room holds %q, want %s: the message stored once", got, want)
+	}
+	for _, p := range []*page{lara, mo} {
+		if c := eval[int](p, countMessages("exactly once")); c != 1 {
+			t.Errorf("%s's page shows the message %d times, want once", p.name, c)
+		}
+		texts := eval[[]string](p, `[...document.querySelectorAll('#message-list .msg .text')].map(e => e.textContent)`)
+		if fmt.Sprint(texts) != want {
+			t.Errorf("%s's page shows %q, want %s", p.name, texts, want)
+		}
+		p.checkConsole()
+	}
 }
 
 func historyTexts(t *testing.T, c *apiClient, room string) []string {

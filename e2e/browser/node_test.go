@@ -8,7 +8,8 @@ import (
 )
 
 // TestClientUnits runs the browser client's unit tests (static/_test: the
-// reducer, the SSE parser, the reconnect policy, the outbox) with Node's
+// reducer, the SSE parser, the reconnect policy, the outbox, the pure parts
+// of the controllers) with Node's
 // test runner. They run on a copy that has a package.json saying the .js
 // files are ES modules, as browsers load them: Node before 20.19 would
 // take them for CommonJS, and a package.json in static/ would be served.

@@ -18,6 +18,11 @@ type recorder struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
 	seen []seenRequest
+	// lose, when set, picks requests whose answers are lost: the request
+	// reaches the server and is answered there, then the connection to the
+	// page is closed without a byte of the answer, as when a network drops
+	// between the server's answer and the browser.
+	lose func(method, path string) bool
 }
 
 type seenRequest struct {
@@ -25,6 +30,8 @@ type seenRequest struct {
 	method string
 	path   string // with the query, if any
 	key    string // the Idempotency-Key header
+	status int    // the server's answer, once it is known
+	lost   bool   // the page never got the answer
 }
 
 func startRecorder(t *testing.T, target string) *recorder {
@@ -37,9 +44,22 @@ func startRecorder(t *testing.T, target string) *recorder {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
+		i := len(r.seen)
 		r.seen = append(r.seen, seenRequest{at: time.Now(), method: req.Method, path: req.URL.RequestURI(), key: req.Header.Get("Idempotency-Key")})
+		lose := r.lose != nil && r.lose(req.Method, req.URL.Path)
 		r.mu.Unlock()
-		proxy.ServeHTTP(w, req)
+		if lose {
+			answer := httptest.NewRecorder()
+			proxy.ServeHTTP(answer, req)
+			r.note(i, answer.Code, true)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		proxy.ServeHTTP(sw, req)
+		r.note(i, sw.status, false)
 	}))
 	t.Cleanup(func() {
 		r.srv.CloseClientConnections() // the pages' streams
@@ -49,6 +69,44 @@ func startRecorder(t *testing.T, target string) *recorder {
 }
 
 func (r *recorder) url() string { return r.srv.URL }
+
+// loseAnswers makes the answers to the requests lose picks go missing
+// (nil: none).
+func (r *recorder) loseAnswers(lose func(method, path string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lose = lose
+}
+
+func (r *recorder) note(i, status int, lost bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen[i].status = status
+	r.seen[i].lost = lost
+}
+
+// statusWriter notes the status of an answer on its way to the page.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets the proxy flush the streams through it.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // requests lists what was asked for at or after since whose path (and
 // query) starts with prefix.

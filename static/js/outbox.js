@@ -4,7 +4,7 @@
 // sent again is stored once (the server answers the repeat with the
 // original event). Typed while offline, it waits for the stream to be live
 // again. It lives in memory only: the page keeps nothing in web storage.
-// Pure: app.js does the sending.
+// Pure: sending.js does the sending.
 
 export function newKey(crypto = globalThis.crypto) {
   if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();

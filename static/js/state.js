@@ -1,7 +1,7 @@
 // The page's state of rooms and private conversations, and the reducer that
 // applies to it every stream event and every REST answer. Here, and only
 // here, an event changes what the page knows: the views (views/*.js) draw
-// the state, app.js fetches and sends. Pure: no DOM, no network, no clock;
+// the state, the controllers (app.js and the modules it wires) fetch and send. Pure: no DOM, no network, no clock;
 // reduce returns a new state and leaves the old one alone. Unit tested with
 // node (static/_test/state.test.mjs).
 //
@@ -184,7 +184,7 @@ function openView(s, view) {
 }
 
 // clearViewed: what the reader sees is read, at once on this page; the
-// server's marker follows (app.js marks it, debounced).
+// server's marker follows (read-marks.js marks it, debounced).
 function clearViewed(s) {
   const v = s.view;
   if (!v || !s.visible) return s;
@@ -275,6 +275,21 @@ export function reduce(s, a) {
     default:
       return s;
   }
+}
+
+// viewKey names the open view's timeline: room:NAME or user:lower name,
+// '' when none is open.
+export function viewKey(s) {
+  const v = s.view;
+  if (!v) return '';
+  return v.kind === 'room' ? `room:${v.name}` : `user:${lower(v.name)}`;
+}
+
+// viewTitle is the open view's title: #room, @user, or the site's name.
+export function viewTitle(s) {
+  const v = s.view;
+  if (!v) return 'ssechat';
+  return v.kind === 'room' ? `#${v.name}` : `@${v.name}`;
 }
 
 // toMark says which read marker the page should set now, or null: the open

@@ -1,0 +1,287 @@
+// The parts app.js wires together, without a page: sending (sending.js and
+// api.js), read markers, the address, the forms' checks, the composer's
+// wordings, room suggestions, timelines' keys. node --test static/_test
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiError, api } from '../js/api.js';
+import { RESEND_MS, Sender, retryable, wentPrivate } from '../js/sending.js';
+import { MARK_DELAY_MS, ReadMarks, withoutReadMarkers } from '../js/read-marks.js';
+import { hashFor, parseRoute } from '../js/route.js';
+import { checkLogin, loginFailure, roomInput, userInput } from '../js/forms.js';
+import { checkText, hints, refusal, sameView } from '../js/composer.js';
+import { suggestions } from '../js/directory.js';
+import { historyEntry, timelineKey } from '../js/history.js';
+import { autoList } from '../js/room-info.js';
+import { initialState, reduce, viewKey, viewTitle } from '../js/state.js';
+
+// fakeTimers runs timers when told to, not by the clock.
+function fakeTimers() {
+  const t = {
+    pending: new Map(),
+    next: 1,
+    set(fn, ms) {
+      const id = t.next++;
+      t.pending.set(id, { fn, ms });
+      return id;
+    },
+    clear(id) {
+      t.pending.delete(id);
+    },
+    // fire runs the timers due now, and returns their delays.
+    fire() {
+      const due = [...t.pending.values()];
+      t.pending.clear();
+      for (const d of due) d.fn();
+      return due.map((d) => d.ms);
+    },
+  };
+  return t;
+}
+
+// settle lets every promise that can settle do so.
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+// fakeSendApi answers each send with the next of answers: an event (a
+// stored message) or an ApiError; it records every try.
+function fakeSendApi(answers) {
+  const tries = [];
+  const answer = (where, name, text, key) => {
+    tries.push({ where, name, text, key });
+    const a = answers.shift();
+    if (!a) return Promise.reject(new Error('no answer scripted'));
+    return a instanceof ApiError ? Promise.reject(a) : Promise.resolve(a);
+  };
+  return {
+    tries,
+    sendRoom: (room, text, key) => answer('room', room, text, key),
+    sendUser: (user, text, key) => answer('user', user, text, key),
+  };
+}
+
+function newSender(answers, live = true) {
+  const api = fakeSendApi(answers);
+  const timers = fakeTimers();
+  const got = { sent: [], refused: [], changes: 0 };
+  const sender = new Sender({
+    api,
+    timers,
+    isLive: () => live,
+    onChange: () => { got.changes++; },
+    onSent: (item, ev) => got.sent.push([item.text, ev.id]),
+    onRefused: (item, err) => got.refused.push([item.text, err.status]),
+  });
+  return { sender, api, timers, got, goLive: () => { live = true; } };
+}
+
+test('the outbox sends in the order typed, one at a time, each with its own key', async () => {
+  const { sender, api, got } = newSender([{ id: '1', room: 'a' }, { id: '2', room: 'a' }, { id: '3', to: 'bob', from: 'me' }]);
+  sender.add('room', 'a', 'one');
+  sender.add('room', 'a', 'two');
+  sender.add('user', 'bob', 'three');
+  await settle();
+  assert.deepEqual(api.tries.map((t) => [t.where, t.text]), [['room', 'one'], ['room', 'two'], ['user', 'three']]);
+  assert.equal(new Set(api.tries.map((t) => t.key)).size, 3);
+  assert.deepEqual(got.sent, [['one', '1'], ['two', '2'], ['three', '3']]);
+  assert.deepEqual(sender.pending('room', 'a'), []);
+});
+
+test('offline, the outbox waits; live again, it sends', async () => {
+  const s = newSender([{ id: '7', room: 'a' }], false);
+  s.sender.add('room', 'A', 'later');
+  await settle();
+  assert.equal(s.api.tries.length, 0);
+  assert.equal(s.sender.pending('room', 'a').length, 1, 'pending, whatever the case of the name');
+  s.goLive();
+  await s.sender.flush();
+  await settle();
+  assert.deepEqual(s.got.sent, [['later', '7']]);
+});
+
+test('a try that was lost is repeated with the same key, and the repeat\'s answer is success', async () => {
+  const { sender, api, timers, got } = newSender([
+    new ApiError(0, 'Cannot reach the server.'),
+    new ApiError(503, 'busy'),
+    { id: '9', room: 'a', text: 'once' }, // the original event, as the server answers a repeat
+  ]);
+  sender.add('room', 'a', 'once');
+  await settle();
+  assert.equal(api.tries.length, 1);
+  assert.deepEqual(sender.pending('room', 'a').map((m) => m.sending), [false]);
+  assert.deepEqual(timers.fire(), [RESEND_MS]);
+  await settle();
+  assert.deepEqual(timers.fire(), [RESEND_MS]);
+  await settle();
+  assert.equal(api.tries.length, 3);
+  assert.equal(new Set(api.tries.map((t) => t.key)).size, 1, 'every try has the same Idempotency-Key');
+  assert.deepEqual(got.sent, [['once', '9']]);
+  assert.deepEqual(got.refused, []);
+  assert.deepEqual(sender.pending('room', 'a'), []);
+  assert.equal(timers.pending.size, 0);
+});
+
+test('a refused message leaves the outbox and the next one goes', async () => {
+  const { sender, got } = newSender([new ApiError(404, 'no such user'), { id: '4', room: 'a' }]);
+  sender.add('user', 'nobody', 'hello?');
+  sender.add('room', 'a', 'next');
+  await settle();
+  assert.deepEqual(got.refused, [['hello?', 404]]);
+  assert.deepEqual(got.sent, [['next', '4']]);
+});
+
+test('after clear, an answer still on its way is dropped', async () => {
+  let release;
+  const api = { sendRoom: () => new Promise((resolve) => { release = resolve; }) };
+  const got = [];
+  const sender = new Sender({ api, timers: fakeTimers(), isLive: () => true, onChange() {}, onSent: (item) => got.push(item.text), onRefused() {} });
+  sender.add('room', 'a', 'of the last user');
+  sender.clear();
+  release({ id: '5', room: 'a' });
+  await settle();
+  assert.deepEqual(got, []);
+});
+
+test('which failures are retried', () => {
+  for (const status of [0, 429, 500, 502, 503]) assert.equal(retryable({ status }), true, String(status));
+  for (const status of [400, 401, 403, 404, 409, 413, 422]) assert.equal(retryable({ status }), false, String(status));
+  assert.equal(wentPrivate({ id: '1', from: 'a', to: 'b', text: '' }), true);
+  assert.equal(wentPrivate({ id: '1', room: 'r', from: 'a', text: '' }), false);
+});
+
+test('api: a repeat answered 200 with the original is a success like 201, and the key is sent', async () => {
+  const seen = [];
+  const original = { id: '12', room: 'a', from: 'me', text: 'hi', ts: '' };
+  const saved = globalThis.fetch;
+  try {
+    for (const status of [201, 200]) {
+      globalThis.fetch = async (path, init) => {
+        seen.push([path, init.method, init.headers['Idempotency-Key'], init.headers['Content-Type']]);
+        return new Response(JSON.stringify(original), { status, headers: { 'Content-Type': 'application/json' } });
+      };
+      assert.deepEqual(await api.sendRoom('a', 'hi', 'k-1'), original);
+    }
+    globalThis.fetch = async () => new Response(JSON.stringify({ error: 'this key was used for another message' }), { status: 422 });
+    await assert.rejects(api.sendRoom('a', 'other', 'k-1'), (err) => err.status === 422 && /another message/.test(err.message));
+    globalThis.fetch = async () => { throw new TypeError('Failed to fetch'); };
+    await assert.rejects(api.sendRoom('a', 'hi', 'k-1'), (err) => err.status === 0);
+  } finally {
+    globalThis.fetch = saved;
+  }
+  assert.deepEqual(seen, [
+    ['/api/rooms/a/messages', 'POST', 'k-1', 'application/json'],
+    ['/api/rooms/a/messages', 'POST', 'k-1', 'application/json'],
+  ]);
+});
+
+const msg = (id, room, from) => ({ type: 'message', data: { id, room, from, text: 'hi', ts: '' } });
+
+test('read markers: set once the reader settles, never again for the same id, and not at all without server support', async () => {
+  let s = reduce(reduce(initialState(), { type: 'session', me: 'me' }), { type: 'me', rooms: ['a'] });
+  s = reduce(s, { type: 'view', view: { kind: 'room', name: 'a' } });
+  s = reduce(s, msg('3', 'a', 'bob'));
+  const timers = fakeTimers();
+  const calls = [];
+  const marked = [];
+  let fail = null;
+  const marks = new ReadMarks({
+    api: {
+      markRoom: async (room, id) => {
+        calls.push([room, id]);
+        if (fail) throw fail;
+        return { room, read: id, unread: 0 };
+      },
+    },
+    state: () => s,
+    onMarked: (a) => marked.push(a),
+    onSessionEnded() {},
+    timers,
+  });
+  marks.schedule();
+  marks.schedule();
+  assert.deepEqual(timers.fire(), [MARK_DELAY_MS], 'one timer, however often asked');
+  await settle();
+  assert.deepEqual(calls, [['a', '3']]);
+  assert.deepEqual(marked, [{ room: 'a', read: '3', unread: 0 }]);
+  // The answer not applied yet (the stream's read event is slow): the
+  // marker on its way is not sent again.
+  marks.schedule();
+  timers.fire();
+  await settle();
+  assert.equal(calls.length, 1);
+  // A server without read markers: tried once, then never again.
+  s = reduce(s, msg('4', 'a', 'bob'));
+  fail = new ApiError(404, 'no route POST /api/rooms/a/read');
+  marks.schedule();
+  timers.fire();
+  await settle();
+  assert.equal(marks.supported, false);
+  marks.schedule();
+  assert.equal(timers.pending.size, 0);
+  assert.equal(withoutReadMarkers(new ApiError(404, 'room not found')), false);
+  assert.equal(withoutReadMarkers(new ApiError(405, 'method not allowed')), true);
+});
+
+test('the address names a view', () => {
+  assert.deepEqual(parseRoute('#/room/lobby'), { kind: 'room', name: 'lobby' });
+  assert.deepEqual(parseRoute('#/user/Bob'), { kind: 'user', name: 'Bob' });
+  assert.deepEqual(parseRoute(hashFor('room', 'a.b-c_d')), { kind: 'room', name: 'a.b-c_d' });
+  for (const bad of ['', '#', '#/room/', '#/room/..', '#/room/%E0%A4%A', '#/user/a.b', '#/room/a%20b', '#/other/x']) {
+    assert.equal(parseRoute(bad), null, bad);
+  }
+  assert.equal(hashFor('', ''), '');
+});
+
+test('the forms check what is typed', () => {
+  assert.equal(checkLogin('alice', 'pw'), '');
+  assert.match(checkLogin('al ice', 'pw'), /username/);
+  assert.match(checkLogin('alice', ''), /password/);
+  assert.match(loginFailure(new ApiError(401, 'x')), /Wrong password/);
+  assert.match(loginFailure(new ApiError(429, 'x')), /Too many/);
+  assert.equal(loginFailure(new ApiError(500, 'boom')), 'boom');
+  assert.deepEqual(roomInput(' #lobby '), { name: 'lobby', error: '' });
+  assert.match(roomInput('..').error, /room name/);
+  assert.deepEqual(userInput('@bob'), { name: 'bob', error: '' });
+  assert.match(userInput('bo b').error, /username/);
+});
+
+test('the composer: length in code points, hints, why a message was refused', () => {
+  assert.equal(checkText('😀'.repeat(4000)), '');
+  assert.match(checkText('x'.repeat(4001)), /at most 4000/);
+  assert.match(hints('room', 'lobby').hint, /@name text/);
+  assert.equal(hints('user', 'bob').placeholder, 'Message @bob');
+  const item = { kind: 'user', name: 'nobody', text: 'hi' };
+  assert.equal(refusal(item, new ApiError(404, 'not found'), true), 'Not sent: There is no user named @nobody.');
+  assert.equal(refusal({ kind: 'room', name: 'a', text: 'x' }, new ApiError(403, 'not a member'), false), 'Not sent: #a: not a member');
+  assert.equal(sameView({ kind: 'user', name: 'Bob' }, { kind: 'user', name: 'bob' }), true);
+  assert.equal(sameView(null, item), false);
+});
+
+test('suggestions: rooms we are not in, the largest first, fifty at most', () => {
+  const rooms = [{ room: 'a', members: 1 }, { room: 'mine', members: 99 }, { room: 'b', members: 5 }, { room: '', members: 7 }];
+  assert.deepEqual(suggestions(rooms, new Set(['mine'])).map((r) => r.room), ['b', 'a']);
+  const many = Array.from({ length: 80 }, (_, i) => ({ room: `r${i}`, members: i }));
+  assert.equal(suggestions(many, new Set()).length, 50);
+});
+
+test('timelines: which one an event goes into, and history entries', () => {
+  let s = reduce(reduce(initialState(), { type: 'session', me: 'Me' }), { type: 'me', rooms: ['a'] });
+  assert.equal(timelineKey(s, 'message', { room: 'a' }), 'room:a');
+  assert.equal(timelineKey(s, 'message', { room: 'elsewhere' }), '');
+  assert.equal(timelineKey(s, 'private', { from: 'me', to: 'Bob' }), 'user:bob');
+  assert.equal(timelineKey(s, 'private', { from: 'Bob', to: 'me' }), 'user:bob');
+  assert.equal(timelineKey(s, 'join', { room: 'a', user: 'x' }), 'room:a');
+  assert.equal(timelineKey(s, 'presence', { user: 'x' }), '');
+  assert.equal(historyEntry({ id: '1', from: 'a', to: 'b', text: '' }).kind, 'private');
+  assert.equal(historyEntry({ id: '2', room: 'r', from: 'a', text: '' }).kind, 'message');
+  s = reduce(s, { type: 'view', view: { kind: 'user', name: 'Bob' } });
+  assert.equal(viewKey(s), 'user:bob');
+  assert.equal(viewTitle(s), '@Bob');
+  assert.equal(viewTitle(reduce(s, { type: 'view', view: null })), 'ssechat');
+});
+
+test('a small open room lists its members by itself, a large one waits', () => {
+  let s = reduce(reduce(initialState(), { type: 'session', me: 'me' }), { type: 'me', rooms: ['small', 'big'] });
+  s = reduce(s, { type: 'rooms-page', rooms: [{ room: 'small', members: 3 }, { room: 'big', members: 5000 }] });
+  assert.equal(autoList(reduce(s, { type: 'view', view: { kind: 'room', name: 'small' } })), 'small');
+  assert.equal(autoList(reduce(s, { type: 'view', view: { kind: 'room', name: 'big' } })), '');
+  assert.equal(autoList(reduce(s, { type: 'view', view: { kind: 'user', name: 'bob' } })), '');
+});
