@@ -11,6 +11,7 @@
 #   bench/run.sh --targets ours,cluster --only fanout5k,write   # single node beside the cluster
 #   bench/run.sh --profile             # also CPU/heap profiles of ours (--pprof) per workload
 #   bench/run.sh --only soak           # the soak alone (SOAK_DURATION, default 3m; not in the full set)
+#   bench/run.sh --targets ours --only write --load-flags -idempotency-keys   # every post keyed
 #   NICE=0 bench/run.sh                # do not raise the run's CPU priority (see below)
 #
 # Workloads: fanout5k, fanout10k, search, idle, write, storm; and soak, run
@@ -46,6 +47,7 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 OUT=""
 EXTRA_OURS_FLAGS=""
+EXTRA_LOAD_FLAGS=""
 PROFILE=0
 PPROF_PORT=18092
 
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--rates) RATES=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--server-flags) EXTRA_OURS_FLAGS=$2; shift 2 ;;
+	--load-flags) EXTRA_LOAD_FLAGS=$2; shift 2 ;;
 	--profile) PROFILE=1; shift ;;
 	-h | --help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
@@ -304,7 +307,7 @@ run_load() {
 		wait_quiet
 		start_ours
 		"$WORK/chatload" -target ours -addr "127.0.0.1:$OURS_PORT" -pid "$PID" -sessions "$WORK/sessions.json" \
-			-label "$label" -out "$OUT" "${SERVER_PROF[@]}" "$@" >&2 || echo "# $label ours: chatload failed" >&2
+			-label "$label" -out "$OUT" "${SERVER_PROF[@]}" $EXTRA_LOAD_FLAGS "$@" >&2 || echo "# $label ours: chatload failed" >&2
 		stop_server
 	fi
 	if has_target socketio; then
@@ -327,7 +330,7 @@ run_load() {
 		# No sessions file: the database is new. The PostgreSQL backends of
 		# this database and Redis are measured apart from other processes.
 		"$WORK/chatload" -target ours -as cluster -addr "${addrs%,}" -pid "${pids%,}" \
-			-aux-procs "$CLUSTER_DB,redis-server" -label "$label" -out "$OUT" "${SERVER_PROF[@]}" "$@" >&2 ||
+			-aux-procs "$CLUSTER_DB,redis-server" -label "$label" -out "$OUT" "${SERVER_PROF[@]}" $EXTRA_LOAD_FLAGS "$@" >&2 ||
 			echo "# $label cluster: chatload failed" >&2
 		if [ "$PROFILE" = 1 ]; then
 			pg_waits_stop

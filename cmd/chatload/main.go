@@ -61,6 +61,7 @@ func run(args []string) error {
 		password  string
 		sourceIPs int
 		reconnect bool
+		keyed     bool
 		retry     time.Duration
 		out       string
 		verbose   bool
@@ -99,6 +100,7 @@ func run(args []string) error {
 	fs.IntVar(&sourceIPs, "source-ips", 1, "loopback source addresses to spread connections over (127.0.0.1..N); needed past ~28,000 connections")
 	fs.BoolVar(&reconnect, "reconnect", true, "resume a dropped SSE stream with Last-Event-ID, as EventSource does")
 	fs.DurationVar(&retry, "retry", time.Second, "wait before resuming a dropped stream")
+	fs.BoolVar(&keyed, "idempotency-keys", false, "every post carries an Idempotency-Key of its own (ours), to measure what exactly-once posting costs")
 	fs.StringVar(&out, "out", "", "append results as JSON lines to this file")
 	fs.BoolVar(&verbose, "v", false, "debug logging")
 	fs.StringVar(&pprofURL, "server-pprof", "", "base URL of the server's pprof listener (http://127.0.0.1:6060): take a CPU profile over each measured phase (heap for idle)")
@@ -183,7 +185,9 @@ func run(args []string) error {
 		if cfg.Mode == "write" {
 			streams = cfg.Members
 		}
-		r.sys = newOurs(cfg.Addrs, password, dial, sess, col, log, cfg.Concurrency, reconnect, retry, streams)
+		o := newOurs(cfg.Addrs, password, dial, sess, col, log, cfg.Concurrency, reconnect, retry, streams)
+		o.keyed = keyed
+		r.sys = o
 	case "socketio":
 		if len(cfg.Addrs) > 1 {
 			return fmt.Errorf("-target socketio takes one -addr (the baseline has no cluster)")

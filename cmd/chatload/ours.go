@@ -36,6 +36,9 @@ type ours struct {
 	retry     time.Duration
 	conc      int // parallel logins and joins
 	readBuf   int // bytes read from a stream at once
+	// keyed posts carry an Idempotency-Key each (unique: the server stores
+	// every one), to measure what exactly-once posting costs.
+	keyed bool
 }
 
 var _ system = (*ours)(nil)
@@ -474,6 +477,7 @@ type oursPoster struct {
 	user string
 	path string
 	idle chan *postConn
+	sent atomic.Int64 // numbers the Idempotency-Keys
 }
 
 type postConn struct {
@@ -509,7 +513,11 @@ func (p *oursPoster) post(ctx context.Context, text []byte) error {
 		}
 		pc = &postConn{conn: conn, br: bufio.NewReaderSize(conn, 4096)}
 	}
-	keep, err := pc.roundTrip(ctx, p.host, p.path, p.o.sess.Get(p.user), text)
+	key := ""
+	if p.o.keyed {
+		key = p.user + "-" + strconv.FormatInt(p.sent.Add(1), 10)
+	}
+	keep, err := pc.roundTrip(ctx, p.host, p.path, p.o.sess.Get(p.user), key, text)
 	if !keep {
 		pc.conn.Close()
 		if reused && isStale(err) && ctx.Err() == nil {
@@ -547,11 +555,12 @@ func (p *oursPoster) Close() {
 	}
 }
 
-// roundTrip posts {"text": text} and reads the answer. The text is digits,
-// spaces and ASCII letters only, so it needs no JSON escaping. It reports
-// whether the connection may carry another request, which it may after a
-// refusal the server answered in full (a 429 under a flood).
-func (pc *postConn) roundTrip(ctx context.Context, host, path, token string, text []byte) (bool, error) {
+// roundTrip posts {"text": text}, with an Idempotency-Key unless key is
+// "", and reads the answer. The text is digits, spaces and ASCII letters
+// only, so it needs no JSON escaping. It reports whether the connection
+// may carry another request, which it may after a refusal the server
+// answered in full (a 429 under a flood).
+func (pc *postConn) roundTrip(ctx context.Context, host, path, token, key string, text []byte) (bool, error) {
 	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(time.Now()) })
 	defer stop()
 	if err := pc.conn.SetDeadline(time.Now().Add(postTimeout)); err != nil {
@@ -564,6 +573,10 @@ func (pc *postConn) roundTrip(ctx context.Context, host, path, token string, tex
 	r = append(r, host...)
 	r = append(r, "\r\nAuthorization: Bearer "...)
 	r = append(r, token...)
+	if key != "" {
+		r = append(r, "\r\nIdempotency-Key: "...)
+		r = append(r, key...)
+	}
 	r = append(r, "\r\nContent-Type: application/json\r\nContent-Length: "...)
 	r = strconv.AppendInt(r, int64(body), 10)
 	r = append(r, "\r\n\r\n{\"text\":\""...)

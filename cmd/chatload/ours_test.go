@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -108,7 +111,15 @@ func startProxy(t *testing.T, target string) string {
 // The write workload against the real server: every POST is acknowledged
 // and every member's stream receives every message exactly once.
 func TestWriteAgainstOurServer(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testWrite(t, false) })
+	// Each post with a key of its own: every one is new (201), none is
+	// answered as a repeat (200, which the poster counts as an error).
+	t.Run("idempotency keys", func(t *testing.T) { testWrite(t, true) })
+}
+
+func testWrite(t *testing.T, keyed bool) {
 	r := newOursRunner(t, config{Mode: "write", Members: 6, Posters: 3, Duration: time.Second})
+	r.sys.(*ours).keyed = keyed
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rs, err := r.runWrite(ctx)
@@ -215,6 +226,31 @@ func TestWriteOverTwoAddresses(t *testing.T) {
 		// Per address: logins and joins (pooled), 3 streams, posts.
 		if n := v.(*atomic.Int64).Load(); n < 3 {
 			t.Errorf("%s carried %d connections", h, n)
+		}
+	}
+}
+
+// A keyed post carries its Idempotency-Key; an unkeyed one none.
+func TestRoundTripSendsTheKey(t *testing.T) {
+	keys := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys <- r.Header.Get("Idempotency-Key")
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pc := &postConn{conn: conn, br: bufio.NewReader(conn)}
+	for _, key := range []string{"cl-1-7", ""} {
+		if _, err := pc.roundTrip(context.Background(), host, "/api/rooms/bench/messages", "token", key, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-keys; got != key {
+			t.Fatalf("the server saw Idempotency-Key %q, want %q", got, key)
 		}
 	}
 }
