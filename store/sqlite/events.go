@@ -51,7 +51,10 @@ func (s *Store) AppendOnce(ctx context.Context, after int64, keys []chat.Once, p
 	}
 	var done []chat.KeyedEvent
 	if len(keys) > 0 {
-		if done, err = keyedEvents(ctx, tx, keys); err != nil {
+		find := tx.StmtContext(ctx, s.findKeys)
+		done, err = keyedEvents(ctx, find, keys)
+		find.Close()
+		if err != nil {
 			return nil, fmt.Errorf("append: %w", err)
 		}
 	}
@@ -74,12 +77,15 @@ func (s *Store) AppendOnce(ctx context.Context, after int64, keys []chat.Once, p
 		if err := applyRead(ctx, tx, e); err != nil {
 			return nil, err
 		}
-		if i < len(once) && once[i].Given() {
-			if err := storeKey(ctx, tx, once[i], e); err != nil {
-				return nil, err
-			}
-		}
 		out[i] = e
+	}
+	if len(once) > 0 {
+		insert := tx.StmtContext(ctx, s.insertKey)
+		err := storeKeys(ctx, insert, once, out)
+		insert.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("append: commit: %w", err)
@@ -319,25 +325,36 @@ func queryEvents(ctx context.Context, db queryer, query string, args ...any) ([]
 	}
 	var out []chat.Event
 	for rows.Next() {
-		var (
-			e                                          chat.Event
-			kind                                       string
-			room, sender, recipient, subj, text, state sql.NullString
-			members, online, read                      sql.NullInt64
-			ts                                         int64
-		)
-		if err := rows.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts, &read); err != nil {
+		e, err := scanEvent(rows)
+		if err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("scan event: %w", err)
+			return nil, err
 		}
-		e.Kind, e.Room, e.From, e.To, e.User, e.Text, e.Status = chat.Kind(kind), room.String,
-			sender.String, recipient.String, subj.String, text.String, state.String
-		e.Members, e.Online, e.Read = int(members.Int64), int(online.Int64), read.Int64
-		e.TS = time.UnixMilli(ts).UTC()
 		out = append(out, e)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}
 	return out, nil
+}
+
+// scanEvent scans a row of eventColumns, after the columns before them
+// into before.
+func scanEvent(rows *sql.Rows, before ...any) (chat.Event, error) {
+	var (
+		e                                          chat.Event
+		kind                                       string
+		room, sender, recipient, subj, text, state sql.NullString
+		members, online, read                      sql.NullInt64
+		ts                                         int64
+	)
+	dest := append(before, &e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts, &read)
+	if err := rows.Scan(dest...); err != nil {
+		return e, fmt.Errorf("scan event: %w", err)
+	}
+	e.Kind, e.Room, e.From, e.To, e.User, e.Text, e.Status = chat.Kind(kind), room.String,
+		sender.String, recipient.String, subj.String, text.String, state.String
+	e.Members, e.Online, e.Read = int(members.Int64), int(online.Int64), read.Int64
+	e.TS = time.UnixMilli(ts).UTC()
+	return e, nil
 }
