@@ -52,6 +52,10 @@ type Store interface {
 	// marker, or for a room the join of their current membership if
 	// later; 0 if neither. Read events move the markers in their append.
 	ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, error)
+	// KeyedEvents returns the keys of keys the store holds, with their
+	// events, read outside the log's lock: what AppendOnce's prepare is
+	// given as done, as of some moment before the call returns.
+	KeyedEvents(ctx context.Context, keys []chat.Once) ([]chat.KeyedEvent, error)
 }
 
 // Cluster carries the news between the instances that share the log (see

@@ -29,6 +29,33 @@ func (b *Broker) PostPrivateOnce(ctx context.Context, from, to, text string, onc
 	return b.post(ctx, chat.Event{Kind: chat.KindPrivate, From: from, To: to, Text: text}, once)
 }
 
+// Repeat answers a write that carries writer's Idempotency-Key once but
+// that may no longer be made (the room's membership changed since, say):
+// if an earlier write with the key posted the same request in the last
+// chat.IdempotencyTTL, its event and true; if it asked for something
+// else, chat.EUNPROCESSABLE; if the key is new, false. Without the lock
+// it can miss a write still being appended: the write it answers for is
+// then refused as any new one would be, which is what the caller does
+// with false.
+func (b *Broker) Repeat(ctx context.Context, writer string, once chat.Once) (chat.Event, bool, error) {
+	if !once.Given() {
+		return chat.Event{}, false, nil
+	}
+	once.User = writer
+	done, err := b.store.KeyedEvents(ctx, []chat.Once{once})
+	if err != nil || len(done) == 0 {
+		return chat.Event{}, false, err
+	}
+	d := done[0]
+	switch {
+	case time.Since(d.Event.TS) >= chat.IdempotencyTTL:
+		return chat.Event{}, false, nil
+	case !bytes.Equal(d.Request, once.Request):
+		return chat.Event{}, false, errKeyReused(once.Key)
+	}
+	return d.Event, true, nil
+}
+
 func (b *Broker) post(ctx context.Context, e chat.Event, once chat.Once) (chat.Event, bool, error) {
 	if once.Given() {
 		once.User = e.From // keys are the writer's own, whatever the caller said

@@ -141,11 +141,18 @@ func (s *Server) postRoom(c *gin.Context) {
 	if to, rest, ok := chat.ParseMention(text); ok {
 		// A room message is checked as it is appended; this one only
 		// goes through the room, so check here.
-		if err := s.chat.CheckMember(c.Request.Context(), user, room); err != nil {
-			s.fail(c, err, 0)
-			return
+		err = s.chat.CheckMember(c.Request.Context(), user, room)
+		if err == nil {
+			event, repeat, err = s.mention(c, user, room, to, rest, once)
 		}
-		event, repeat, err = s.mention(c, user, room, to, rest, once)
+		if err != nil && once.Given() {
+			// Refused now, but maybe posted before: the retry of a
+			// mention whose answer was lost, its writer or its
+			// addressee having left the room since, gets the original.
+			if e, found, rerr := s.chat.Repeat(c.Request.Context(), user, once); rerr != nil || found {
+				event, repeat, err = e, found, rerr
+			}
+		}
 	} else {
 		event, repeat, err = s.chat.PostRoomOnce(c.Request.Context(), user, room, text, once)
 	}

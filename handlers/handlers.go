@@ -48,6 +48,9 @@ type Chat interface {
 	// earlier write with the key posted, and nothing was sent.
 	PostRoomOnce(ctx context.Context, user, room, text string, once chat.Once) (e chat.Event, repeat bool, err error)
 	PostPrivateOnce(ctx context.Context, from, to, text string, once chat.Once) (e chat.Event, repeat bool, err error)
+	// Repeat finds the event an earlier write of writer's posted with
+	// once's key, for a repeat that may no longer be made as new.
+	Repeat(ctx context.Context, writer string, once chat.Once) (e chat.Event, found bool, err error)
 	// MarkRead moves key's read marker to id, never backwards (read.go).
 	MarkRead(ctx context.Context, key chat.ReadKey, id int64) error
 	Rooms(ctx context.Context) []broker.RoomInfo

@@ -133,3 +133,50 @@ func TestIdempotencyKeyRepeatIsNotCharged(t *testing.T) {
 	wantAnswer(t, "second message", alice.PostKeyed(lobbyPath, "k2", "two"), http.StatusCreated, "")
 	want429(t, "third message", post(t, srv, alice, lobbyPath, "three"), "1", "too many messages")
 }
+
+// The retry of an @mention whose answer was lost gets the original even
+// when the mention could no longer be made: its addressee, or its writer,
+// left the room since. Without the key it is refused as before; the key
+// given for another text is 422, as anywhere.
+func TestIdempotencyKeyMentionRepeatAfterLeaving(t *testing.T) {
+	srv := chattest.Start(t)
+	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
+	alice.Join("lobby")
+	bob.Join("lobby")
+	bobS := bob.Stream("")
+	bobS.Ready()
+
+	first := alice.PostKeyed(lobbyPath, "k-mention", "@bob are you there")
+	wantAnswer(t, "mention", first, http.StatusCreated, "")
+	bob.MustDo("POST", "/api/rooms/lobby/leave", nil, nil, http.StatusNoContent)
+	again := alice.PostKeyed(lobbyPath, "k-mention", "@bob are you there")
+	wantAnswer(t, "the repeat after bob left", again, http.StatusOK, "")
+	if again.Event.ID != first.Event.ID || again.Event.TS != first.Event.TS {
+		t.Fatalf("the repeat answered %+v, want the original %+v", again.Event, first.Event)
+	}
+	wantAnswer(t, "a new mention to bob", alice.PostKeyed(lobbyPath, "k-new", "@bob are you there"), http.StatusNotFound, "")
+	wantAnswer(t, "the key for another text", alice.PostKeyed(lobbyPath, "k-mention", "@bob hello?"), http.StatusUnprocessableEntity, "different message")
+
+	bob.Join("lobby")
+	second := alice.PostKeyed(lobbyPath, "k-mention-2", "@bob back?")
+	wantAnswer(t, "second mention", second, http.StatusCreated, "")
+	alice.MustDo("POST", "/api/rooms/lobby/leave", nil, nil, http.StatusNoContent)
+	again = alice.PostKeyed(lobbyPath, "k-mention-2", "@bob back?")
+	wantAnswer(t, "the repeat after alice left", again, http.StatusOK, "")
+	if again.Event.ID != second.Event.ID {
+		t.Fatalf("the repeat answered id %s, want %s", again.Event.ID, second.Event.ID)
+	}
+	wantAnswer(t, "a new mention from outside", alice.PostKeyed(lobbyPath, "k-new-2", "@bob back?"), http.StatusForbidden, "")
+
+	// Bob saw each mention once.
+	last := alice.PostKeyed(toBob, "", "done")
+	var got []string
+	for _, f := range bobS.Until(func(f chattest.Frame) bool { return f.ID == last.Event.ID }) {
+		if f.Kind == "private" {
+			got = append(got, f.Event.Text)
+		}
+	}
+	if strings.Join(got, "|") != "are you there|back?|done" {
+		t.Fatalf("bob's stream had private messages %q, want each mention once", got)
+	}
+}

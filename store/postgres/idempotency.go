@@ -120,3 +120,17 @@ func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time, limi
 	}
 	return tag.RowsAffected(), nil
 }
+
+// KeyedEvents returns the keys of keys the store holds, with their events:
+// the lookup AppendOnce makes under the log's lock, made without it.
+func (s *Store) KeyedEvents(ctx context.Context, keys []chat.Once) ([]chat.KeyedEvent, error) {
+	var b pgx.Batch
+	lookup := queueKeyLookup(&b, keys)
+	if b.Len() == 0 {
+		return nil, nil
+	}
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, wrap("idempotency keys", err)
+	}
+	return lookup.done(), nil
+}

@@ -52,7 +52,9 @@ func (s *Store) AppendOnce(ctx context.Context, after int64, keys []chat.Once, p
 	var done []chat.KeyedEvent
 	if len(keys) > 0 {
 		find := tx.StmtContext(ctx, s.findKeys)
-		done, err = keyedEvents(ctx, find, keys)
+		done, err = keyedEvents(ctx, func(ctx context.Context, list string) (*sql.Rows, error) {
+			return find.QueryContext(ctx, list)
+		}, keys)
 		find.Close()
 		if err != nil {
 			return nil, fmt.Errorf("append: %w", err)

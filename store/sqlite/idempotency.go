@@ -54,9 +54,17 @@ const findKeysSQL = `SELECT k.username, k.key, k.request, ` + eventColumns + `
 	FROM idempotency_keys k JOIN events e ON e.id = k.event_id
 	WHERE (k.username, k.key) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`
 
+// KeyedEvents returns the keys of keys the store holds, with their events:
+// the lookup AppendOnce makes in its transaction, made outside it.
+func (s *Store) KeyedEvents(ctx context.Context, keys []chat.Once) ([]chat.KeyedEvent, error) {
+	return keyedEvents(ctx, func(ctx context.Context, list string) (*sql.Rows, error) {
+		return s.read.QueryContext(ctx, findKeysSQL, list)
+	}, keys)
+}
+
 // keyedEvents returns the keys of keys the store holds, with their
-// events; find is findKeysSQL in the appending transaction.
-func keyedEvents(ctx context.Context, find *sql.Stmt, keys []chat.Once) ([]chat.KeyedEvent, error) {
+// events; find runs findKeysSQL with the keys as its JSON list.
+func keyedEvents(ctx context.Context, find func(ctx context.Context, list string) (*sql.Rows, error), keys []chat.Once) ([]chat.KeyedEvent, error) {
 	pairs := make([][2]string, len(keys))
 	for i, k := range keys {
 		pairs[i] = [2]string{k.User, k.Key}
@@ -65,7 +73,7 @@ func keyedEvents(ctx context.Context, find *sql.Stmt, keys []chat.Once) ([]chat.
 	if err != nil {
 		return nil, fmt.Errorf("idempotency keys: %w", err)
 	}
-	rows, err := find.QueryContext(ctx, string(list))
+	rows, err := find(ctx, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("idempotency keys: %w", err)
 	}

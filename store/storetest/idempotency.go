@@ -91,6 +91,11 @@ func testKeyFindsOriginal(t *testing.T, s Store) {
 	if head, _ := s.Head(context.Background()); head != 3 {
 		t.Fatalf("head %d after lookups, want 3: a lookup appends nothing", head)
 	}
+	// Outside an append, the same.
+	outside, err := s.KeyedEvents(context.Background(), []chat.Once{k2, chat.NewOnce("bob", "k1", "x")})
+	if err != nil || len(outside) != 1 || outside[0].Key != "k2" || !sameEvent(outside[0].Event, out[2]) || !bytes.Equal(outside[0].Request, k2.Request) {
+		t.Fatalf("KeyedEvents found %+v, %v; want k2 alone, with its event and request", outside, err)
+	}
 }
 
 func testKeysPerUser(t *testing.T, s Store) {

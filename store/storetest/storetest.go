@@ -47,6 +47,7 @@ type Store interface {
 	// Idempotency-Keys: see idempotency.go.
 	AppendOnce(ctx context.Context, after int64, keys []chat.Once, prepare func(head int64, newer []chat.Event, done []chat.KeyedEvent) ([]chat.Event, []chat.Once, error)) ([]chat.Event, error)
 	PruneIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int64, error)
+	KeyedEvents(ctx context.Context, keys []chat.Once) ([]chat.KeyedEvent, error)
 }
 
 // Run runs the suite; open returns a new, empty store for each test.
