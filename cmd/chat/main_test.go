@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -230,16 +229,10 @@ func (b *bg) waitLines(n int) []string {
 	}
 }
 
-// stop sends sig, to the process group if it has one of its own (a shell:
-// as Ctrl-C reaches the terminal's foreground job), and returns the exit
-// status.
+// stop sends sig and returns the exit status.
 func (b *bg) stop(sig syscall.Signal) int {
 	b.t.Helper()
-	if b.cmd.SysProcAttr != nil && b.cmd.SysProcAttr.Setpgid {
-		_ = syscall.Kill(-b.cmd.Process.Pid, sig)
-	} else {
-		_ = b.cmd.Process.Signal(sig)
-	}
+	_ = b.cmd.Process.Signal(sig)
 	return b.exit()
 }
 
@@ -265,9 +258,6 @@ func (b *bg) kill() {
 	select {
 	case <-b.done:
 	default:
-		if b.cmd.SysProcAttr != nil && b.cmd.SysProcAttr.Setpgid {
-			_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL) // a shell and its pipeline
-		}
 		_ = b.cmd.Process.Kill()
 		<-b.done
 	}
@@ -299,12 +289,6 @@ func waitFile(t testing.TB, path string) {
 		_, err := os.Stat(path)
 		return err == nil
 	})
-}
-
-// repoRoot is the module's directory, found from this source file.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 func writeFile(path, data string) error { return os.WriteFile(path, []byte(data), 0o600) }

@@ -13,12 +13,18 @@
 //     and give the run a database of its own), the three terminals of
 //     "Chat through nginx while killing instances" and the one-liners after
 //     them, then Ctrl-C (SIGINT) and nothing of the run left running.
+//   - "Scripts and bots": its go install line, verbatim, into a GOBIN of the
+//     test's; the two terminals with that chat against the built binary on
+//     a free port (CHAT_URL); terminal 1 must show the sample output (times
+//     aside); then Ctrl-C and the same tail again, tail --json and
+//     tail -f app.log | chat say ops, as the prose gives them.
 //
 // The cluster test needs PostgreSQL (CHAT_POSTGRES_URL, default
 // postgres://postgres@127.0.0.1:5432), Redis (CHAT_REDIS_URL, default
 // redis://127.0.0.1:6379/0), nginx, psql, redis-cli and curl; it skips when
 // one is missing unless CHAT_REQUIRE_SERVICES=1 (CI), which fails it. The
-// terminal test needs bash and curl alike.
+// terminal test needs bash and curl alike, the scripts test bash, go and
+// tail.
 package readme_test
 
 import (
