@@ -21,10 +21,10 @@
 //
 // The cluster test needs PostgreSQL (CHAT_POSTGRES_URL, default
 // postgres://postgres@127.0.0.1:5432), Redis (CHAT_REDIS_URL, default
-// redis://127.0.0.1:6379/0), nginx, psql, redis-cli and curl; it skips when
-// one is missing unless CHAT_REQUIRE_SERVICES=1 (CI), which fails it. The
-// terminal test needs bash and curl alike, the scripts test bash, go and
-// tail.
+// redis://127.0.0.1:6379/0), nginx, psql, redis-cli, curl and jq; it skips
+// when one is missing unless CHAT_REQUIRE_SERVICES=1 (CI), which fails it.
+// The terminal test needs bash, curl and jq alike, the scripts test bash, go
+// and tail.
 package readme_test
 
 import (
