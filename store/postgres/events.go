@@ -380,7 +380,11 @@ func (s *Store) query(ctx context.Context, op, query string, args ...any) ([]cha
 	return events, nil
 }
 
-func scanEvent(row pgx.CollectableRow) (chat.Event, error) {
+func scanEvent(row pgx.CollectableRow) (chat.Event, error) { return scanEventAfter(row) }
+
+// scanEventAfter scans a row of eventColumns, after the columns before
+// them into before.
+func scanEventAfter(row pgx.CollectableRow, before ...any) (chat.Event, error) {
 	var (
 		e                                          chat.Event
 		kind                                       string
@@ -389,7 +393,8 @@ func scanEvent(row pgx.CollectableRow) (chat.Event, error) {
 		ts                                         int64
 		read                                       pgtype.Int8
 	)
-	if err := row.Scan(&e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts, &read); err != nil {
+	dest := append(before, &e.ID, &kind, &room, &sender, &recipient, &subj, &text, &state, &members, &online, &ts, &read)
+	if err := row.Scan(dest...); err != nil {
 		return e, fmt.Errorf("scan event: %w", err)
 	}
 	e.Kind, e.Room, e.From, e.To, e.User, e.Text, e.Status = chat.Kind(kind), room.String,
