@@ -343,7 +343,8 @@ func TestStreamEvents(t *testing.T) {
 	t.Cleanup(srv.Close) // after the subscription's end: cleanups run last first
 	delays := make(chan time.Duration, 10)
 	s := subscribe(t, client.New(srv.URL, client.WithToken("tok")),
-		client.OnReconnect(func(err error, d time.Duration) { delays <- d }))
+		client.OnReconnect(func(err error, d time.Duration) { delays <- d }),
+		client.ShutdownJitter(func(time.Duration) time.Duration { return 0 }))
 	got := s.until(func(e client.Event) bool { return e.Kind == client.KindJoin })
 	want := "ready#1 presence#1 message#2 message#3 shutdown#3 ready#3 presence#3 message#4 read#4 future#4 join#5 "
 	if kinds(got) != want {
@@ -366,6 +367,50 @@ func TestStreamEvents(t *testing.T) {
 	}
 	if ids := fake.lastIDs(); len(ids) != 2 || ids[0] != "" || ids[1] != "3" {
 		t.Fatalf("Last-Event-IDs sent %q, want none then 3", ids)
+	}
+}
+
+// After a shutdown a client waits the server's retry: plus a random part
+// of up to 5 s, so that the clients of a restarting server do not all
+// come back at the same moment.
+func TestShutdownSpreadsReconnects(t *testing.T) {
+	shutdown := frame("1", "ready", `{"id":"1","user":"alice"}`) +
+		"id: 1\nevent: shutdown\nretry: 300\ndata: {\"id\":\"1\",\"reason\":\"server restarting\"}\n\n"
+	const retry = 300 * time.Millisecond
+	// delay subscribes once and returns the wait announced after the
+	// shutdown, ending Subscribe instead of waiting.
+	delay := func(opts ...client.SubscribeOption) time.Duration {
+		t.Helper()
+		srv := httptest.NewServer(&fakeStream{frames: []string{shutdown, shutdown}})
+		defer srv.Close()
+		c := client.New(srv.URL, client.WithToken("tok"))
+		defer c.CloseIdleConnections()
+		ctx, cancel := context.WithCancel(testCtx(t))
+		defer cancel()
+		var d time.Duration
+		opts = append(opts, client.OnReconnect(func(_ error, got time.Duration) { d = got; cancel() }))
+		if err := c.Subscribe(ctx, func(client.Event) error { return nil }, opts...); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Subscribe returned %v, want context.Canceled", err)
+		}
+		return d
+	}
+
+	var spread time.Duration
+	most := delay(client.ShutdownJitter(func(n time.Duration) time.Duration { spread = n; return n - 1 }))
+	if spread != 5*time.Second || most != retry+spread-1 {
+		t.Fatalf("with the random part at its most, waits %v (spread %v), want retry: 300 plus up to 5s", most, spread)
+	}
+	seen := map[time.Duration]bool{}
+	var d time.Duration
+	for range 20 {
+		d = delay()
+		if d < retry || d >= retry+5*time.Second {
+			t.Fatalf("waits %v after a shutdown with retry: 300, want 300ms to 5.3s", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("20 clients all wait %v after a shutdown: they would come back together", d)
 	}
 }
 

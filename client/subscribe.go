@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -26,6 +27,11 @@ var ErrSilent = errors.New("ssechat: the stream went silent")
 // ErrStreamEnded is the reason OnReconnect is given when the server ended
 // the stream (it shut down, or the stream fell too far behind).
 var ErrStreamEnded = errors.New("ssechat: the server ended the stream")
+
+// shutdownSpread is how far past the server's retry: hint a client waits,
+// at random, after a shutdown: the clients of a restarting server come back
+// spread over these seconds instead of all at once (as the browser's do).
+const shutdownSpread = 5 * time.Second
 
 // SubscribeOption configures Subscribe.
 type SubscribeOption func(*subscription)
@@ -60,8 +66,10 @@ func OnReconnect(f func(err error, delay time.Duration)) SubscribeOption {
 // the session ended; any other 4xx but 429).
 //
 // Everything else is retried for as long as ctx lasts: a lost connection,
-// a server that restarts (KindShutdown is handed to handler first), a
-// stream silent for longer than HeartbeatTimeout, 429 and 5xx answers.
+// a server that restarts (KindShutdown is handed to handler first; the
+// reconnection waits the server's retry: hint plus a random 0–5 s, so
+// that a server's clients do not all come back at once), a stream silent
+// for longer than HeartbeatTimeout, 429 and 5xx answers.
 // Each reconnection resumes after the last event handler returned nil
 // for, with backoff, so handler sees every message, private message, join
 // and leave exactly once and in order, unless the server cannot fill the
@@ -76,7 +84,8 @@ func (c *Client) Subscribe(ctx context.Context, handler func(Event) error, opts 
 	if c.baseErr != nil {
 		return c.baseErr
 	}
-	s := &subscription{c: c, handler: handler, heartbeat: DefaultHeartbeatTimeout}
+	s := &subscription{c: c, handler: handler, heartbeat: DefaultHeartbeatTimeout,
+		jitter: rand.N[time.Duration]}
 	for _, o := range opts {
 		o(s)
 	}
@@ -105,8 +114,10 @@ func (c *Client) Subscribe(ctx context.Context, handler func(Event) error, opts 
 			}
 			delay = max(delay, apiErr.RetryAfter)
 		}
-		delay = max(delay, s.retry)
-		s.retry = 0
+		if s.retry > 0 {
+			delay = max(delay, s.retry+s.jitter(shutdownSpread))
+			s.retry = 0
+		}
 		if s.onReconnect != nil {
 			s.onReconnect(err, delay)
 		}
@@ -122,6 +133,9 @@ type subscription struct {
 	handler     func(Event) error
 	heartbeat   time.Duration
 	onReconnect func(error, time.Duration)
+	// jitter returns a random wait in [0, n): rand.N, or a stand-in in
+	// tests.
+	jitter func(n time.Duration) time.Duration
 
 	// last is the Last-Event-ID of the next connection: the id of the
 	// last event handled.
