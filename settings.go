@@ -130,6 +130,7 @@ func parseSettings(args []string, getenv func(string) string, stdout, stderr io.
 	fl.IntVar(&s.limits.FailedLoginsPerIP, "failed-logins-per-ip", s.limits.FailedLoginsPerIP, "wrong passwords a client address (IPv6: its /64) may have per 15 minutes; 0: no limit")
 	fl.IntVar(&s.limits.RegistrationsPerIP, "registrations-per-ip", s.limits.RegistrationsPerIP, "accounts a client address may register per hour; 0: no limit")
 	fl.IntVar(&s.limits.RoomsPerUser, "rooms-per-hour", s.limits.RoomsPerUser, "rooms a user may create (join first) per hour; 0: no limit")
+	fl.IntVar(&s.limits.ReadsPerUser, "reads-per-minute", s.limits.ReadsPerUser, "read marks a user may make per minute (each that moves a marker is a logged write); 0: no limit")
 	fl.IntVar(&s.limits.StreamsPerUser, "max-streams-per-user", s.limits.StreamsPerUser, "streams a user may hold open at once (with --redis: on all the instances together); 0: no limit")
 
 	var problems []string

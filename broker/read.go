@@ -38,6 +38,24 @@ func (b *Broker) MarkRead(ctx context.Context, key chat.ReadKey, id int64) error
 	if id > head {
 		return chat.Errorf(chat.EINVALID, "id %d is past the newest event, %d", id, head)
 	}
+	// A mark that cannot move the marker (a tab echoing another's mark,
+	// a client marking what it marked) is answered without the log's
+	// lock, which every instance's writes wait for: markers only move
+	// forward, so a floor read now can only be lower than the one the
+	// append would judge by. Membership is checked first, as the append
+	// would.
+	if key.Room != "" {
+		if err := b.CheckMember(ctx, key.User, key.Room); err != nil {
+			return err
+		}
+	}
+	floors, err := b.store.ReadFloors(ctx, []chat.ReadKey{key})
+	if err != nil {
+		return err
+	}
+	if target <= floors[0] {
+		return nil
+	}
 	_, err = b.submit(ctx, chat.Event{Kind: chat.KindRead, User: key.User, Room: key.Room, To: key.With, Read: target})
 	return err
 }

@@ -142,8 +142,8 @@ func New(log *slog.Logger, accounts Accounts, c Chat, history History, static fs
 	api.POST("/users/:name/messages", s.limitMessages, s.postPrivate)
 	api.GET("/users/:name/messages", s.privateHistory)
 	api.GET("/conversations", s.conversations)
-	api.POST("/rooms/:room/read", s.markRoomRead)
-	api.POST("/conversations/:name/read", s.markConversationRead)
+	api.POST("/rooms/:room/read", s.limitReads, s.markRoomRead)
+	api.POST("/conversations/:name/read", s.limitReads, s.markConversationRead)
 	return r
 }
 

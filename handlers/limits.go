@@ -32,9 +32,11 @@ type guards struct {
 	failedByName, failedByIP  limits.Limiter // per lower-cased username, per address
 	registrations             limits.Limiter // per address
 	rooms                     limits.Limiter // per user
+	reads                     limits.Limiter // per user
 	streams                   int
 	msgRule, nameRule, ipRule limits.Rule
 	regRule, roomRule         limits.Rule
+	readRule                  limits.Rule
 }
 
 func newGuards(cfg limits.Config, backend limits.Backend) guards {
@@ -49,6 +51,7 @@ func newGuards(cfg limits.Config, backend limits.Backend) guards {
 		ipRule:   cfg.FailedLoginsIP(),
 		regRule:  cfg.Registrations(),
 		roomRule: cfg.Rooms(),
+		readRule: cfg.Reads(),
 	}
 	limiter := func(r limits.Rule) limits.Limiter {
 		if r.Off() {
@@ -61,6 +64,7 @@ func newGuards(cfg limits.Config, backend limits.Backend) guards {
 	g.failedByIP = limiter(g.ipRule)
 	g.registrations = limiter(g.regRule)
 	g.rooms = limiter(g.roomRule)
+	g.reads = limiter(g.readRule)
 	return g
 }
 
@@ -81,6 +85,17 @@ func (s *Server) limitMessages(c *gin.Context) {
 		if ok, wait := l.Allow(c.Request.Context(), currentUser(c)); !ok {
 			s.tooMany(c, "messages", wait, fmt.Sprintf("too many messages: at most %d at once, then %s a second",
 				s.guards.msgRule.Burst, strconv.FormatFloat(s.guards.cfg.MessageRate, 'g', -1, 64)))
+			return
+		}
+	}
+	c.Next()
+}
+
+// limitReads runs before a read mark, of a room or a conversation.
+func (s *Server) limitReads(c *gin.Context) {
+	if l := s.guards.reads; l != nil {
+		if ok, wait := l.Allow(c.Request.Context(), currentUser(c)); !ok {
+			s.tooMany(c, "reads", wait, fmt.Sprintf("too many read marks: at most %d a minute", s.guards.readRule.Burst))
 			return
 		}
 	}

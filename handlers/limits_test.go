@@ -340,6 +340,26 @@ func TestRoomsPerUser(t *testing.T) {
 	want429(t, "and no more", join(alice, "six"), "1800", "too many new rooms")
 }
 
+// Read marks are limited per user, rooms and conversations together: each
+// that moves a marker is a write through the log, like a message.
+func TestReadsPerUser(t *testing.T) {
+	srv, clock := startLimited(t, limits.Config{ReadsPerUser: 2})
+	alice, bob := srv.Login(t, "alice"), srv.Login(t, "bob")
+	alice.Join("lobby")
+	bob.Join("lobby")
+	first, second := bob.Say("lobby", "one"), bob.Say("lobby", "two")
+	mark := func(c *chattest.Client, path, id string) answer {
+		return send(t, srv.URL, "POST", path, c.Token, "", map[string]string{"id": id})
+	}
+	want(t, "1st mark", mark(alice, "/api/rooms/lobby/read", first.ID), 200)
+	want(t, "2nd mark", mark(alice, "/api/conversations/bob/read", first.ID), 200)
+	want429(t, "3rd mark", mark(alice, "/api/rooms/lobby/read", second.ID), "30", "too many read marks")
+	want(t, "bob's own budget", mark(bob, "/api/rooms/lobby/read", second.ID), 200)
+
+	clock.Advance("30")
+	want(t, "after Retry-After", mark(alice, "/api/rooms/lobby/read", second.ID), 200)
+}
+
 // --limits off lifts every limit, whatever the others say; the zero
 // Config (what tests and embedders get) limits nothing either.
 func TestLimitsOff(t *testing.T) {

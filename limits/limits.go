@@ -73,6 +73,7 @@ const (
 	LoginWindow        = 15 * time.Minute
 	RegistrationWindow = time.Hour
 	RoomWindow         = time.Hour
+	ReadWindow         = time.Minute
 )
 
 // Config sets the abuse limits. A zero field turns its limit off, so the
@@ -102,6 +103,10 @@ type Config struct {
 	// StreamsPerUser is how many streams a user may hold open on one
 	// instance.
 	StreamsPerUser int
+	// ReadsPerUser is how many read marks a user may make per ReadWindow:
+	// each mark that moves a marker is a durable write through the one
+	// ordered log, like a message.
+	ReadsPerUser int
 }
 
 // Defaults are the limits the command starts with: far above what a person
@@ -115,6 +120,7 @@ func Defaults() Config {
 		RegistrationsPerIP:  10,
 		RoomsPerUser:        20,
 		StreamsPerUser:      16,
+		ReadsPerUser:        120,
 	}
 }
 
@@ -142,6 +148,7 @@ func (c Config) Validate() error {
 		{"--registrations-per-ip", c.RegistrationsPerIP},
 		{"--rooms-per-hour", c.RoomsPerUser},
 		{"--max-streams-per-user", c.StreamsPerUser},
+		{"--reads-per-minute", c.ReadsPerUser},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%s must not be negative", f.flag)
@@ -176,6 +183,9 @@ func (c Config) Registrations() Rule {
 
 // Rooms is the rule of RoomsPerUser, per user.
 func (c Config) Rooms() Rule { return c.perWindow("rooms", c.RoomsPerUser, RoomWindow) }
+
+// Reads is the rule of ReadsPerUser, per user.
+func (c Config) Reads() Rule { return c.perWindow("reads", c.ReadsPerUser, ReadWindow) }
 
 // Streams is the stream cap, 0 when off.
 func (c Config) Streams() int {
