@@ -230,8 +230,8 @@ type ReadState struct {
 	Unread int    `json:"unread"`         // messages after it
 }
 
-// MarkRead records that the user has read room up to the message id; the
-// user's other streams get a KindRead event.
+// MarkRead records that the user has read room up to the message id;
+// every stream of the user, this client's included, gets a KindRead event.
 func (c *Client) MarkRead(ctx context.Context, room, id string) (ReadState, error) {
 	return c.markRead(ctx, "/api/rooms/"+url.PathEscape(room)+"/read", id)
 }

@@ -24,7 +24,9 @@ const (
 	// send no join, leave or presence notices). Live state.
 	KindMembers Kind = "members"
 	// KindRead: the user read Room (or the conversation With) up to the
-	// message Read, on another of their devices.
+	// message Read. Every stream of the user gets it, the one of the
+	// device that marked included; it is logged (an id of its own,
+	// replayed on resume), so it keeps all the user's devices in step.
 	KindRead Kind = "read"
 	// KindReady: the stream has replayed what was missed and is live; its
 	// User is the stream's owner.
@@ -43,10 +45,10 @@ const (
 type Event struct {
 	Kind Kind `json:"kind,omitempty"`
 	// ID is a decimal id from the server's one ordered log. Messages,
-	// private messages, joins and leaves have ids of their own, increasing
-	// along a stream; the other kinds carry the stream's position (the id
-	// before them, or the head of the log). Resume from the ID of the last
-	// event handled: see ResumeFrom.
+	// private messages, joins, leaves and reads have ids of their own,
+	// increasing along a stream; the other kinds carry the stream's
+	// position (the id before them, or the head of the log). Resume from
+	// the ID of the last event handled: see ResumeFrom.
 	ID      string    `json:"id"`
 	Room    string    `json:"room,omitempty"`
 	From    string    `json:"from,omitempty"`
@@ -70,7 +72,7 @@ type Event struct {
 // increase along a stream: those alone can be told apart by id.
 func (k Kind) logged() bool {
 	switch k {
-	case KindMessage, KindPrivate, KindJoin, KindLeave:
+	case KindMessage, KindPrivate, KindJoin, KindLeave, KindRead:
 		return true
 	}
 	return false

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/ssechat/ssechat/client"
+	"github.com/ssechat/ssechat/internal/chattest"
 )
 
 // MarkRead and MarkConversationRead send the contract's requests and read
@@ -50,5 +52,30 @@ func TestMarkRead(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("requests %+v, want %+v", got, want)
+	}
+}
+
+// A read mark is a logged event of its own: every stream of the user gets
+// it, the stream of the client that marked included, with an id after
+// the message it marks.
+func TestReadEventOnEveryStream(t *testing.T) {
+	srv := chattest.Start(t)
+	alice, bob := lobby(t, srv.URL)
+	other := client.New(srv.URL, client.WithToken(alice.Token()))
+	t.Cleanup(other.CloseIdleConnections)
+	mine, theirs := subscribe(t, alice), subscribe(t, other)
+	live(mine, "alice")
+	live(theirs, "alice")
+	m := say(t, bob, "hello", 1)[0]
+	if _, err := alice.MarkRead(testCtx(t), "lobby", m.ID); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*sub{"the marking client's stream": mine, "another stream": theirs} {
+		e := s.expect(client.KindRead, nil)
+		markID, err1 := strconv.ParseInt(e.ID, 10, 64)
+		msgID, err2 := strconv.ParseInt(m.ID, 10, 64)
+		if e.Room != "lobby" || e.Read != m.ID || err1 != nil || err2 != nil || markID <= msgID {
+			t.Errorf("%s: read %+v, want lobby read up to %s with an id after it", name, e, m.ID)
+		}
 	}
 }

@@ -320,23 +320,25 @@ func msg(id string) string {
 	return frame(id, "message", `{"id":"`+id+`","room":"lobby","from":"bob","text":"m`+id+`","ts":"2026-11-25T18:52:02.825Z"}`)
 }
 
-// Logged events replayed twice are handed over once; live state whose id
-// repeats the position is not mistaken for a repeat; kinds this package
-// does not know pass through; a shutdown's retry: is waited for, and the
+// Logged events (reads too) replayed twice are handed over once; live
+// state whose id repeats the position is not mistaken for a repeat; kinds
+// this package does not know pass through; a shutdown's retry: is waited for, and the
 // next connection resumes from the last event handled.
 func TestStreamEvents(t *testing.T) {
 	fake := &fakeStream{frames: []string{
 		frame("1", "ready", `{"id":"1","user":"alice"}`) +
 			frame("1", "presence", `{"id":"1","user":"alice","status":"online","ts":"2026-11-25T18:52:02.825Z"}`) +
 			msg("2") + ": keepalive\n\n" + msg("3") +
-			"id: 3\nevent: shutdown\nretry: 300\ndata: {\"id\":\"3\",\"reason\":\"server restarting\"}\n\n",
+			frame("4", "read", `{"id":"4","room":"lobby","read":"3","ts":"2026-11-25T18:52:02.825Z"}`) +
+			"id: 4\nevent: shutdown\nretry: 300\ndata: {\"id\":\"4\",\"reason\":\"server restarting\"}\n\n",
 		msg("2") + msg("3") +
-			frame("3", "ready", `{"id":"3","user":"alice"}`) +
-			frame("3", "presence", `{"id":"3","user":"bob","status":"online","ts":"2026-11-25T18:52:02.825Z"}`) +
-			msg("4") +
-			frame("4", "read", `{"id":"4","room":"lobby","read":"4","ts":"2026-11-25T18:52:02.825Z"}`) +
-			frame("4", "future", `[1,2]`) +
-			frame("5", "join", `{"id":"5","room":"lobby","user":"carol","ts":"2026-11-25T18:52:02.825Z"}`) +
+			frame("4", "read", `{"id":"4","room":"lobby","read":"3","ts":"2026-11-25T18:52:02.825Z"}`) +
+			frame("4", "ready", `{"id":"4","user":"alice"}`) +
+			frame("4", "presence", `{"id":"4","user":"bob","status":"online","ts":"2026-11-25T18:52:02.825Z"}`) +
+			msg("5") +
+			frame("6", "read", `{"id":"6","room":"lobby","read":"5","ts":"2026-11-25T18:52:02.825Z"}`) +
+			frame("6", "future", `[1,2]`) +
+			frame("7", "join", `{"id":"7","room":"lobby","user":"carol","ts":"2026-11-25T18:52:02.825Z"}`) +
 			": keepalive\n\n",
 	}}
 	srv := httptest.NewServer(fake)
@@ -346,27 +348,27 @@ func TestStreamEvents(t *testing.T) {
 		client.OnReconnect(func(err error, d time.Duration) { delays <- d }),
 		client.ShutdownJitter(func(time.Duration) time.Duration { return 0 }))
 	got := s.until(func(e client.Event) bool { return e.Kind == client.KindJoin })
-	want := "ready#1 presence#1 message#2 message#3 shutdown#3 ready#3 presence#3 message#4 read#4 future#4 join#5 "
+	want := "ready#1 presence#1 message#2 message#3 read#4 shutdown#4 ready#4 presence#4 message#5 read#6 future#6 join#7 "
 	if kinds(got) != want {
 		t.Fatalf("handler got %s\nwant %s", kinds(got), want)
 	}
 	if e := got[3]; e.Text != "m3" || e.From != "bob" || e.Room != "lobby" || e.TS.IsZero() {
 		t.Fatalf("message decoded as %+v", e)
 	}
-	if e := got[4]; e.Reason != "server restarting" {
+	if e := got[5]; e.Reason != "server restarting" {
 		t.Fatalf("shutdown decoded as %+v", e)
 	}
-	if e := got[8]; e.Room != "lobby" || e.Read != "4" {
+	if e := got[9]; e.Room != "lobby" || e.Read != "5" {
 		t.Fatalf("read decoded as %+v", e)
 	}
-	if e := got[9]; e.Data != "[1,2]" {
+	if e := got[10]; e.Data != "[1,2]" {
 		t.Fatalf("unknown kind's data %q, want it as sent", e.Data)
 	}
 	if d := <-delays; d < 300*time.Millisecond {
 		t.Fatalf("reconnected after %v, before the shutdown's retry: 300", d)
 	}
-	if ids := fake.lastIDs(); len(ids) != 2 || ids[0] != "" || ids[1] != "3" {
-		t.Fatalf("Last-Event-IDs sent %q, want none then 3", ids)
+	if ids := fake.lastIDs(); len(ids) != 2 || ids[0] != "" || ids[1] != "4" {
+		t.Fatalf("Last-Event-IDs sent %q, want none then 4", ids)
 	}
 }
 

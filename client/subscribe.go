@@ -71,8 +71,8 @@ func OnReconnect(f func(err error, delay time.Duration)) SubscribeOption {
 // that a server's clients do not all come back at once), a stream silent
 // for longer than HeartbeatTimeout, 429 and 5xx answers.
 // Each reconnection resumes after the last event handler returned nil
-// for, with backoff, so handler sees every message, private message, join
-// and leave exactly once and in order, unless the server cannot fill the
+// for, with backoff, so handler sees every message, private message, join,
+// leave and read exactly once and in order, unless the server cannot fill the
 // gap: it then gets a KindReset event and should reload history. Presence
 // and member counts are live state: after each KindReady the stream says
 // again who is online.
