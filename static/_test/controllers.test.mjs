@@ -3,8 +3,8 @@
 // wordings, room suggestions, timelines' keys. node --test static/_test
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, api } from '../js/api.js';
-import { RESEND_MS, Sender, retryable, wentPrivate } from '../js/sending.js';
+import { ApiError, api, retryAfterSeconds } from '../js/api.js';
+import { RESEND_MS, Sender, retryDelay, retryable, wentPrivate } from '../js/sending.js';
 import { MARK_DELAY_MS, ReadMarks, withoutReadMarkers } from '../js/read-marks.js';
 import { hashFor, parseRoute } from '../js/route.js';
 import { checkLogin, loginFailure, roomInput, userInput } from '../js/forms.js';
@@ -140,9 +140,59 @@ test('after clear, an answer still on its way is dropped', async () => {
   assert.deepEqual(got, []);
 });
 
-test('which failures are retried', () => {
-  for (const status of [0, 429, 500, 502, 503]) assert.equal(retryable({ status }), true, String(status));
-  for (const status of [400, 401, 403, 404, 409, 413, 422]) assert.equal(retryable({ status }), false, String(status));
+test('a message the server keeps failing (500) is refused, with its error, and what was typed after it goes', async () => {
+  const { sender, api, timers, got } = newSender([
+    new ApiError(500, 'internal error'),
+    { id: '4', room: 'a' },
+    { id: '5', room: 'a' },
+  ]);
+  const refused = [];
+  sender.onRefused = (item, err) => refused.push([item.text, err.status, err.message]);
+  sender.add('room', 'a', 'poison');
+  sender.add('room', 'a', 'next');
+  sender.add('room', 'a', 'and next');
+  await settle();
+  assert.deepEqual(refused, [['poison', 500, 'internal error']]);
+  assert.deepEqual(got.sent, [['next', '4'], ['and next', '5']]);
+  assert.equal(api.tries.length, 3, 'the refused message is not tried again');
+  assert.deepEqual(sender.pending('room', 'a'), []);
+  assert.equal(timers.pending.size, 0, 'no resend is scheduled');
+});
+
+test('a 429 waits its Retry-After (at least the resend interval), then repeats with the same key', async () => {
+  const { sender, api, timers, got } = newSender([
+    new ApiError(429, 'slow down', 30),
+    new ApiError(429, 'slow down', 1),
+    new ApiError(429, 'slow down'),
+    new ApiError(504, 'gateway timeout'),
+    { id: '8', room: 'a' },
+  ]);
+  sender.add('room', 'a', 'patient');
+  await settle();
+  const waits = [];
+  for (let i = 0; i < 4; i++) {
+    assert.equal(sender.pending('room', 'a').length, 1, 'still waiting in the outbox');
+    waits.push(...timers.fire());
+    await settle();
+  }
+  assert.deepEqual(waits, [30000, RESEND_MS, RESEND_MS, RESEND_MS]);
+  assert.equal(new Set(api.tries.map((t) => t.key)).size, 1);
+  assert.deepEqual(got.sent, [['patient', '8']]);
+  assert.deepEqual(got.refused, []);
+});
+
+test('which failures are retried, and for how long they wait', () => {
+  for (const status of [0, 429, 502, 503, 504]) assert.equal(retryable({ status }), true, String(status));
+  for (const status of [400, 401, 403, 404, 409, 413, 422, 500, 501, 505]) assert.equal(retryable({ status }), false, String(status));
+  assert.equal(retryDelay(new ApiError(429, 'x', 12)), 12000);
+  assert.equal(retryDelay(new ApiError(429, 'x', 2)), RESEND_MS);
+  assert.equal(retryDelay(new ApiError(0, 'x')), RESEND_MS);
+  assert.equal(retryAfterSeconds('7'), 7);
+  assert.equal(retryAfterSeconds(''), 0);
+  assert.equal(retryAfterSeconds(null), 0);
+  assert.equal(retryAfterSeconds('soon'), 0);
+  assert.equal(retryAfterSeconds('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 10);
+  assert.equal(retryAfterSeconds('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 08:00:00 GMT')), 0);
   assert.equal(wentPrivate({ id: '1', from: 'a', to: 'b', text: '' }), true);
   assert.equal(wentPrivate({ id: '1', room: 'r', from: 'a', text: '' }), false);
 });
@@ -161,6 +211,8 @@ test('api: a repeat answered 200 with the original is a success like 201, and th
     }
     globalThis.fetch = async () => new Response(JSON.stringify({ error: 'this key was used for another message' }), { status: 422 });
     await assert.rejects(api.sendRoom('a', 'other', 'k-1'), (err) => err.status === 422 && /another message/.test(err.message));
+    globalThis.fetch = async () => new Response(JSON.stringify({ error: 'too many messages' }), { status: 429, headers: { 'Retry-After': '17' } });
+    await assert.rejects(api.sendRoom('a', 'hi', 'k-2'), (err) => err.status === 429 && err.retryAfter === 17 && err.message === 'too many messages');
     globalThis.fetch = async () => { throw new TypeError('Failed to fetch'); };
     await assert.rejects(api.sendRoom('a', 'hi', 'k-1'), (err) => err.status === 0);
   } finally {

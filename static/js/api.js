@@ -4,10 +4,22 @@
 // cookie-authenticated writes (CSRF defence).
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  // retryAfter: the answer's Retry-After in seconds (0 when it had none).
+  constructor(status, message, retryAfter = 0) {
     super(message);
     this.status = status;
+    this.retryAfter = retryAfter;
   }
+}
+
+// retryAfterSeconds reads a Retry-After header: whole seconds, or an HTTP
+// date; 0 when there is none or it cannot be read.
+export function retryAfterSeconds(value, now = Date.now()) {
+  if (!value) return 0;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? 0 : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 async function request(method, path, body, headers = {}) {
@@ -32,7 +44,7 @@ async function request(method, path, body, headers = {}) {
   }
   if (!res.ok) {
     const msg = (data && typeof data.error === 'string' && data.error) || `${res.status} ${res.statusText}`;
-    throw new ApiError(res.status, msg);
+    throw new ApiError(res.status, msg, retryAfterSeconds(res.headers.get('Retry-After')));
   }
   return data;
 }

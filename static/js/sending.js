@@ -1,11 +1,13 @@
 // Sending: the outbox (outbox.js) on its way to the server. What is typed
 // is added here; flush sends it while the stream is live, one message at a
 // time in the order typed, each with its own Idempotency-Key on every try.
-// A try that did not reach the server, or that it could not take now, is
-// repeated with the same key: if the first try was stored after all, the
-// server answers the repeat with the original event (200), which is a
-// success like any 2xx. A message the server refuses leaves the outbox and
-// goes back to the writer (onRefused). No DOM: unit tested with node
+// A try that did not reach the server, or that it could not take now (429,
+// or a gateway's 502/503/504), is repeated with the same key: if the first
+// try was stored after all, the server answers the repeat with the original
+// event (200), which is a success like any 2xx. Any other answer, a 500
+// too, is the server's answer to this message: it leaves the outbox and goes
+// back to the writer (onRefused), so a message the server keeps failing
+// does not hold up everything typed after it. No DOM: unit tested with node
 // (static/_test/controllers.test.mjs).
 import { Outbox } from './outbox.js';
 
@@ -16,10 +18,17 @@ const browserTimers = { set: (fn, ms) => setTimeout(fn, ms), clear: (id) => clea
 export const RESEND_MS = 5000; // an unsent message is tried again this often while live
 
 // retryable says whether a failed try is worth repeating with the same
-// key: the server was not reached (0), was busy (429) or failed (5xx).
-// Anything else is its answer to this message.
+// key: the server was not reached (0), asked us to slow down (429), or a
+// proxy in front of it could not reach it or it was unavailable
+// (502/503/504). Anything else, a 500 too, is its answer to this message.
 export function retryable(err) {
-  return err.status === 0 || err.status === 429 || err.status >= 500;
+  return err.status === 0 || err.status === 429 || err.status === 502 || err.status === 503 || err.status === 504;
+}
+
+// retryDelay is how long to wait before trying again after err: RESEND_MS,
+// or longer when the answer's Retry-After says so.
+export function retryDelay(err) {
+  return Math.max(RESEND_MS, (err.retryAfter || 0) * 1000);
 }
 
 // wentPrivate: the answer to a room message is a private message ("@name
@@ -87,7 +96,7 @@ export class Sender {
       if (retryable(err)) {
         this.onChange();
         this.timers.clear(this.resendTimer);
-        this.resendTimer = this.timers.set(() => this.flush(), RESEND_MS);
+        this.resendTimer = this.timers.set(() => this.flush(), retryDelay(err));
         return;
       }
       this.outbox.remove(item.key);
