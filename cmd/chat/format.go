@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ssechat/ssechat/client"
 )
@@ -89,8 +90,8 @@ func (f formatter) you(name string) string {
 
 // clean makes a text safe to print as part of one line on a terminal:
 // line breaks and other control characters (an escape sequence could
-// rewrite the screen) are shown escaped, as \n or \x1b. --json gives the
-// text exactly.
+// rewrite the screen, a bidi control reorder it) are shown escaped, as \n,
+// \x1b or \u202e. --json gives the text exactly.
 func clean(s string) string {
 	if !strings.ContainsFunc(s, isControl) {
 		return s
@@ -117,10 +118,13 @@ func clean(s string) string {
 	return b.String()
 }
 
-// isControl: C0 and C1 controls, DEL, and the Unicode line and paragraph
-// separators, which some terminals break lines at.
+// isControl: C0 and C1 controls, DEL, the Unicode line and paragraph
+// separators, which some terminals break lines at, and the bidirectional
+// controls, which reorder what follows them ("abc\u202egnp.exe" would
+// show as "abcexe.png").
 func isControl(r rune) bool {
-	return r < 0x20 || (r >= 0x7f && r < 0xa0) || r == '\u2028' || r == '\u2029'
+	return r < 0x20 || (r >= 0x7f && r < 0xa0) || r == '\u2028' || r == '\u2029' ||
+		unicode.Is(unicode.Bidi_Control, r)
 }
 
 // jsonLine is the event as one JSON object: its data as the stream

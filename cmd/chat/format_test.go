@@ -9,17 +9,20 @@ import (
 )
 
 // Texts from others are printed as one line, and cannot drive the
-// terminal: line breaks and escape sequences are shown escaped.
+// terminal: line breaks, escape sequences and bidi controls (which would
+// reorder what follows them) are shown escaped.
 func TestClean(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain, café ✓":          "plain, café ✓",
-		"two\nlines":             `two\nlines`,
-		"crlf\r\n":               `crlf\r\n`,
-		"tab\there":              `tab\there`,
-		"\x1b[2Jcleared":         `\x1b[2Jcleared`,
-		"c1 \u009b31m":           `c1 \x9b31m`,
-		"sep\u2028para\u2029end": `sep\u2028para\u2029end`,
-		"del\x7f":                `del\x7f`,
+		"plain, café ✓":                "plain, café ✓",
+		"two\nlines":                   `two\nlines`,
+		"crlf\r\n":                     `crlf\r\n`,
+		"tab\there":                    `tab\there`,
+		"\x1b[2Jcleared":               `\x1b[2Jcleared`,
+		"c1 \u009b31m":                 `c1 \x9b31m`,
+		"sep\u2028para\u2029end":       `sep\u2028para\u2029end`,
+		"del\x7f":                      `del\x7f`,
+		"abc\u202egnp.exe":             `abc\u202egnp.exe`,
+		"\u2066iso\u2069 \u200f\u061c": `\u2066iso\u2069 \u200f\u061c`,
 	} {
 		if got := clean(in); got != want {
 			t.Errorf("clean(%q) = %q, want %q", in, got, want)
