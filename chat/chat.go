@@ -5,6 +5,7 @@ package chat
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -126,6 +127,27 @@ type ReadState struct {
 // user's in the conversation with With.
 type ReadKey struct {
 	User, Room, With string
+}
+
+// ReadScope names what a read marker covers: "room:NAME" for a room,
+// "user:NAME" for the conversation with NAME. Neither kind of name can
+// hold a colon, so the two never collide.
+func ReadScope(room, with string) string {
+	if room != "" {
+		return "room:" + room
+	}
+	return "user:" + with
+}
+
+// ParseReadScope is ReadScope's inverse; ok is false for anything else.
+func ParseReadScope(scope string) (room, with string, ok bool) {
+	if r, found := strings.CutPrefix(scope, "room:"); found && r != "" {
+		return r, "", true
+	}
+	if w, found := strings.CutPrefix(scope, "user:"); found && w != "" {
+		return "", w, true
+	}
+	return "", "", false
 }
 
 // Snapshot is the routing state the log implies at one position: every

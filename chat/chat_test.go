@@ -126,3 +126,17 @@ func FuzzEventJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestReadScope(t *testing.T) {
+	for _, k := range []chat.ReadKey{{Room: "lobby"}, {With: "bob"}} {
+		room, with, ok := chat.ParseReadScope(chat.ReadScope(k.Room, k.With))
+		if !ok || room != k.Room || with != k.With {
+			t.Errorf("%+v: parsed back as %q, %q, %v", k, room, with, ok)
+		}
+	}
+	for _, s := range []string{"", "lobby", "room:", "user:", "chat:lobby"} {
+		if _, _, ok := chat.ParseReadScope(s); ok {
+			t.Errorf("chat.ParseReadScope(%q) accepted it", s)
+		}
+	}
+}

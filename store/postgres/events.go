@@ -137,7 +137,7 @@ func (s *Store) AppendOnce(ctx context.Context, after int64, keys []chat.Once, p
 			batch.Queue(`UPDATE memberships SET leave_id = $1 WHERE username = $2 AND room = $3 AND leave_id IS NULL`,
 				e.ID, e.User, e.Room)
 		case chat.KindRead:
-			batch.Queue(moveReadMarkerSQL, e.User, readScope(e.Room, e.To), e.Read)
+			batch.Queue(moveReadMarkerSQL, e.User, chat.ReadScope(e.Room, e.To), e.Read)
 		}
 	}
 	queueKeys(&batch, once, out)
@@ -183,9 +183,10 @@ func newEventColumns(n int) *eventColumnArrays {
 func (c *eventColumnArrays) add(e chat.Event) {
 	c.id = append(c.id, e.ID)
 	c.kind = append(c.kind, string(e.Kind))
-	c.room = append(c.room, null(e.Room))
+	room, recipient := storedRoomRecipient(e)
+	c.room = append(c.room, null(room))
 	c.sender = append(c.sender, null(e.From))
-	c.recipient = append(c.recipient, null(e.To))
+	c.recipient = append(c.recipient, null(recipient))
 	c.subject = append(c.subject, null(e.User))
 	c.text = append(c.text, null(e.Text))
 	c.stat = append(c.stat, null(e.Status))
@@ -401,5 +402,6 @@ func scanEventAfter(row pgx.CollectableRow, before ...any) (chat.Event, error) {
 		sender.String, recipient.String, subj.String, text.String, state.String
 	e.Members, e.Online, e.Read = int(members.Int32), int(online.Int32), read.Int64
 	e.TS = time.UnixMilli(ts).UTC()
+	loadRead(&e)
 	return e, nil
 }

@@ -8,16 +8,6 @@ import (
 	"github.com/ssechat/ssechat/chat"
 )
 
-// A read marker is stored under its scope: "room:NAME" for a room,
-// "user:NAME" for the conversation with NAME. Neither kind of name can
-// hold a colon, so the two never collide.
-func readScope(room, with string) string {
-	if room != "" {
-		return "room:" + room
-	}
-	return "user:" + with
-}
-
 // moveReadMarkerSQL runs in the appending transaction of a read event:
 // a marker never goes backwards, whatever the broker decided.
 const moveReadMarkerSQL = `INSERT INTO read_markers (username, scope, read_id) VALUES ($1, $2, $3)
@@ -32,7 +22,7 @@ const moveReadMarkerSQL = `INSERT INTO read_markers (username, scope, read_id) V
 func (s *Store) ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, error) {
 	users, scopes, rooms := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
-		users[i], scopes[i], rooms[i] = k.User, readScope(k.Room, k.With), k.Room
+		users[i], scopes[i], rooms[i] = k.User, chat.ReadScope(k.Room, k.With), k.Room
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT GREATEST(
 		COALESCE((SELECT r.read_id FROM read_markers r WHERE r.username = k.username AND r.scope = k.scope), 0),
@@ -101,9 +91,32 @@ func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.R
 		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = $2 AND e.recipient = $1
 			AND e.sender <> e.recipient AND e.id > f.read)
 	FROM (SELECT COALESCE((SELECT read_id FROM read_markers WHERE username = $1 AND scope = $3), 0) AS read) AS f`,
-		user, with, readScope("", with)).Scan(&st.Read, &st.Unread)
+		user, with, chat.ReadScope("", with)).Scan(&st.Read, &st.Unread)
 	if err != nil {
 		return st, wrap("conversation read", err)
 	}
 	return st, nil
+}
+
+// A read event keeps its scope (chat.ReadScope) in the recipient column
+// and no room: in the room column it would sit in events_room among the
+// room's messages, and every history page, resume and unread count of a
+// room would walk its members' read events too, one per message each
+// member read.
+func storedRoomRecipient(e chat.Event) (room, recipient string) {
+	if e.Kind == chat.KindRead {
+		return "", chat.ReadScope(e.Room, e.To)
+	}
+	return e.Room, e.To
+}
+
+// loadRead undoes storedRoomRecipient on an event read back. A read event
+// written before (room in the room column) reads as it was written.
+func loadRead(e *chat.Event) {
+	if e.Kind != chat.KindRead {
+		return
+	}
+	if room, with, ok := chat.ParseReadScope(e.To); ok {
+		e.Room, e.To = room, with
+	}
 }

@@ -9,16 +9,6 @@ import (
 	"github.com/ssechat/ssechat/chat"
 )
 
-// A read marker is stored under its scope: "room:NAME" for a room,
-// "user:NAME" for the conversation with NAME. Neither kind of name can
-// hold a colon, so the two never collide.
-func readScope(room, with string) string {
-	if room != "" {
-		return "room:" + room
-	}
-	return "user:" + with
-}
-
 // migrateReads gives the events of a file made before read markers the
 // column that holds a read event's marker.
 func migrateReads(ctx context.Context, db *sql.DB) error {
@@ -45,7 +35,7 @@ func applyRead(ctx context.Context, tx *sql.Tx, e chat.Event) error {
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO read_markers (username, scope, read_id) VALUES (?, ?, ?)
 		ON CONFLICT (username, scope) DO UPDATE SET read_id = max(read_id, excluded.read_id)`,
-		e.User, readScope(e.Room, e.To), e.Read); err != nil {
+		e.User, chat.ReadScope(e.Room, e.To), e.Read); err != nil {
 		return fmt.Errorf("append: read marker: %w", err)
 	}
 	return nil
@@ -64,7 +54,7 @@ func (s *Store) ReadFloors(ctx context.Context, keys []chat.ReadKey) ([]int64, e
 		err := s.read.QueryRowContext(ctx, `SELECT max(
 			COALESCE((SELECT read_id FROM read_markers WHERE username = ?1 AND scope = ?2), 0),
 			COALESCE((SELECT max(join_id) FROM memberships WHERE username = ?1 AND room = ?3 AND leave_id IS NULL), 0))`,
-			k.User, readScope(k.Room, k.With), k.Room).Scan(&out[i])
+			k.User, chat.ReadScope(k.Room, k.With), k.Room).Scan(&out[i])
 		if err != nil {
 			return nil, fmt.Errorf("read floors: %w", err)
 		}
@@ -140,9 +130,32 @@ func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.R
 		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = ?2 AND e.recipient = ?1
 			AND e.sender <> e.recipient AND e.id > f.read)
 	FROM (SELECT COALESCE((SELECT read_id FROM read_markers WHERE username = ?1 AND scope = ?3), 0) AS read) f`,
-		user, with, readScope("", with)).Scan(&st.Read, &st.Unread)
+		user, with, chat.ReadScope("", with)).Scan(&st.Read, &st.Unread)
 	if err != nil {
 		return st, fmt.Errorf("conversation read: %w", err)
 	}
 	return st, nil
+}
+
+// A read event keeps its scope (chat.ReadScope) in the recipient column
+// and no room: in the room column it would sit in events_room among the
+// room's messages, and every history page, resume and unread count of a
+// room would walk its members' read events too, one per message each
+// member read.
+func storedRoomRecipient(e chat.Event) (room, recipient string) {
+	if e.Kind == chat.KindRead {
+		return "", chat.ReadScope(e.Room, e.To)
+	}
+	return e.Room, e.To
+}
+
+// loadRead undoes storedRoomRecipient on an event read back. A read event
+// written before (room in the room column) reads as it was written.
+func loadRead(e *chat.Event) {
+	if e.Kind != chat.KindRead {
+		return
+	}
+	if room, with, ok := chat.ParseReadScope(e.To); ok {
+		e.Room, e.To = room, with
+	}
 }

@@ -56,6 +56,21 @@ func TestReadMarkersUpgradeKeepsTheLog(t *testing.T) {
 		if err != nil || reads["lobby"] != (chat.ReadState{Read: 2}) {
 			t.Fatalf("alice's lobby after the upgrade: %+v, %v", reads, err)
 		}
+		if log, err := s.Tail(ctx, 2, 10); err != nil || len(log) != 1 || log[0].Room != "lobby" || log[0].To != "" || log[0].Read != 2 {
+			t.Fatalf("the read event read back: %+v, %v", log, err)
+		}
 		s.Close()
+	}
+
+	// A read event stays out of the room's rows (and so out of
+	// events_room, which history, resume and unread counts walk).
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var inRoom int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE kind = 'read' AND room IS NOT NULL`).Scan(&inRoom); err != nil || inRoom != 0 {
+		t.Fatalf("%d read events in the room column (%v), want none", inRoom, err)
 	}
 }
