@@ -1,7 +1,9 @@
 // Command echobot is a chat bot built on github.com/ssechat/ssechat/client:
 // in the rooms it is in, it answers "!ping" with "pong", and it echoes
-// every private message back to its sender, mentions included (the server
-// turns a room message "@echobot text" into a private message).
+// every private message back to its sender as "echo: text", mentions
+// included (the server turns a room message "@echobot text" into a private
+// message). It ignores texts that are echoes already, so that two bots
+// never answer each other for ever.
 //
 //	CHAT_URL=http://localhost:8080 CHAT_USER=echobot CHAT_PASSWORD=secret echobot lobby den
 package main
@@ -19,6 +21,9 @@ import (
 
 	"github.com/ssechat/ssechat/client"
 )
+
+// echoPrefix starts every echo; a text that starts with it gets none.
+const echoPrefix = "echo: "
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,8 +62,8 @@ func run(ctx context.Context, log *slog.Logger, rooms []string) error {
 			log.Info("ready", "user", e.User, "rooms", rooms)
 		case e.Kind == client.KindMessage && strings.TrimSpace(e.Text) == "!ping":
 			_, err = c.Post(ctx, e.Room, "pong")
-		case e.Kind == client.KindPrivate:
-			_, err = c.Send(ctx, e.From, e.Text)
+		case e.Kind == client.KindPrivate && !strings.HasPrefix(e.Text, echoPrefix):
+			_, err = c.Send(ctx, e.From, echoPrefix+e.Text)
 		}
 		if err != nil && ctx.Err() == nil {
 			// A refusal (a 429, say) costs one answer, not the bot.

@@ -16,8 +16,8 @@ import (
 )
 
 // The built bot, run as its README says against a real server, answers
-// "!ping" in each of its rooms, echoes mentions and private messages, and
-// stops cleanly on SIGTERM.
+// "!ping" in each of its rooms, echoes mentions and private messages but
+// not echoes, and stops cleanly on SIGTERM.
 func TestEchobot(t *testing.T) {
 	srv := chattest.Start(t)
 	bin := chattest.Build(t, "examples/echobot", "echobot")
@@ -78,9 +78,17 @@ func TestEchobot(t *testing.T) {
 		fromBot("message", room, "pong")
 	}
 	alice.Say("lobby", "@echobot hello there")
-	fromBot("private", "", "hello there")
+	fromBot("private", "", "echo: hello there")
 	alice.MustDo("POST", "/api/users/echobot/messages", map[string]string{"text": "psst"}, nil, 201)
-	fromBot("private", "", "psst")
+	fromBot("private", "", "echo: psst")
+	// An echo (another bot's, say) gets none, or two bots would answer
+	// each other for ever: the next answer is the next message's.
+	alice.MustDo("POST", "/api/users/echobot/messages", map[string]string{"text": "echo: psst"}, nil, 201)
+	alice.MustDo("POST", "/api/users/echobot/messages", map[string]string{"text": "sentinel"}, nil, 201)
+	answers := s.Until(func(f chattest.Frame) bool { return f.Event.From == "echobot" })
+	if last := answers[len(answers)-1].Event; last.Text != "echo: sentinel" {
+		t.Fatalf("echobot answered %q to an echo, want no answer before \"echo: sentinel\"", last.Text)
+	}
 	// It answers nothing else: the next message from it is the next pong.
 	alice.Say("lobby", "just chatting")
 	alice.Say("lobby", "!ping")
