@@ -10,14 +10,16 @@ import (
 
 // Login logs user in with password, registering the name if it is free,
 // and makes the client use the session's token from then on. It returns
-// the token, which a program may keep and pass to WithToken later.
+// the token, which a program may keep and pass to WithToken later. It is
+// never retried: a retry of a login whose answer was lost would leave the
+// first session live on the server, with a token nobody holds.
 func (c *Client) Login(ctx context.Context, user, password string) (string, error) {
 	var out struct {
 		Token    string `json:"token"`
 		Username string `json:"username"`
 	}
 	err := c.do(ctx, call{method: "POST", path: "/api/login",
-		body: map[string]string{"username": user, "password": password}, out: &out})
+		body: map[string]string{"username": user, "password": password}, out: &out, once: true})
 	if err != nil {
 		return "", err
 	}

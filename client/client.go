@@ -132,7 +132,8 @@ type call struct {
 	// server can tell a retry from a new message.
 	key string
 	// once: never retried (a logout whose answer was lost would be
-	// answered 401 the second time).
+	// answered 401 the second time; a login's would make a second
+	// session).
 	once bool
 }
 

@@ -119,3 +119,22 @@ func TestRetryLimits(t *testing.T) {
 		t.Fatalf("retrying until the context ended: %v, want DeadlineExceeded", err)
 	}
 }
+
+// A login is sent once: a retry after a lost answer or a proxy's 502 or
+// 504 would open a second session on the server and leave the first one
+// live, its token held by nobody.
+func TestLoginIsNotRetried(t *testing.T) {
+	for name, status := range map[string]int{"dropped": drop, "502": http.StatusBadGateway, "504": http.StatusGatewayTimeout} {
+		f := &flaky{script: []int{status, 0}}
+		srv := httptest.NewServer(f)
+		c := client.New(srv.URL)
+		if _, err := c.Login(testCtx(t), "alice", "pw-alice"); err == nil {
+			t.Errorf("%s: login succeeded, want the first try's error", name)
+		}
+		if n := len(f.requests()); n != 1 {
+			t.Errorf("%s: login sent %d times, want once", name, n)
+		}
+		c.CloseIdleConnections()
+		srv.Close()
+	}
+}
