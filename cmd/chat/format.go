@@ -128,7 +128,8 @@ func isControl(r rune) bool {
 }
 
 // jsonLine is the event as one JSON object: its data as the stream
-// carried it, with "event", its kind, first. Events of REST answers
+// carried it, with "event", its kind, first (data that is not an object
+// goes in "data", as a string if it is not JSON). Events of REST answers
 // (history) carry no stream data and are encoded as the stream would
 // carry them.
 func jsonLine(e client.Event) string {
@@ -137,6 +138,11 @@ func jsonLine(e client.Event) string {
 		data = restJSON(e)
 	}
 	kind, _ := json.Marshal(string(e.Kind))
+	if !json.Valid([]byte(data)) {
+		// Not JSON at all: a string, so that the line still is.
+		quoted, _ := json.Marshal(data)
+		return fmt.Sprintf(`{"event":%s,"data":%s}`, kind, quoted)
+	}
 	rest := strings.TrimSpace(strings.TrimPrefix(data, "{"))
 	if !strings.HasPrefix(data, "{") {
 		// Not an object (a kind of the future, say): keep it whole.

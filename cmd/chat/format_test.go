@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ func TestClean(t *testing.T) {
 	}
 }
 
-// --json adds "event" first to the stream's object, whatever it holds.
+// --json adds "event" first to the stream's object, whatever it holds;
+// every line is JSON, whatever the stream carried.
 func TestJSONLine(t *testing.T) {
 	ts := time.Date(2026, 11, 25, 19, 30, 20, 100e6, time.UTC)
 	for _, c := range []struct {
@@ -42,12 +44,19 @@ func TestJSONLine(t *testing.T) {
 		{client.Event{Kind: "future", Data: `{}`}, `{"event":"future"}`},
 		{client.Event{Kind: "future", Data: ` { "a" : 1 } `}, `{"event":"future","a" : 1 }`},
 		{client.Event{Kind: "future", Data: `[1,2]`}, `{"event":"future","data":[1,2]}`},
+		// Not JSON: a string, so that the line is JSON all the same.
+		{client.Event{Kind: "future", Data: `hello "you"`}, `{"event":"future","data":"hello \"you\""}`},
+		{client.Event{Kind: "future", Data: `{broken`}, `{"event":"future","data":"{broken"}`},
 		// History: no stream data; encoded as the stream has it.
 		{client.Event{Kind: client.KindPrivate, ID: "5", From: "bob", To: "alice", Text: "<x>", TS: ts},
 			`{"event":"private","id":"5","from":"bob","to":"alice","text":"\u003cx\u003e","ts":"2026-11-25T19:30:20.100Z"}`},
 	} {
-		if got := jsonLine(c.e); got != c.want {
+		got := jsonLine(c.e)
+		if got != c.want {
 			t.Errorf("jsonLine(%+v) =\n%s\nwant\n%s", c.e, got, c.want)
+		}
+		if !json.Valid([]byte(got)) {
+			t.Errorf("jsonLine(%+v) = %s, not JSON", c.e, got)
 		}
 	}
 }
