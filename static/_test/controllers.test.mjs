@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError, api, retryAfterSeconds } from '../js/api.js';
 import { RESEND_MS, Sender, retryDelay, retryable, wentPrivate } from '../js/sending.js';
-import { MARK_DELAY_MS, ReadMarks, withoutReadMarkers } from '../js/read-marks.js';
+import { LARGE_MARK_EVERY_MS, MARK_DELAY_MS, MARK_EVERY_MS, ReadMarks, withoutReadMarkers } from '../js/read-marks.js';
 import { hashFor, parseRoute } from '../js/route.js';
 import { checkLogin, loginFailure, roomInput, userInput } from '../js/forms.js';
 import { checkText, hints, refusal, sameView } from '../js/composer.js';
@@ -13,26 +13,45 @@ import { suggestions } from '../js/directory.js';
 import { historyEntry, timelineKey } from '../js/history.js';
 import { autoList } from '../js/room-info.js';
 import { initialState, reduce, viewKey, viewTitle } from '../js/state.js';
+import { compareIds } from '../js/names.js';
 
-// fakeTimers runs timers when told to, not by the clock.
+// fakeTimers runs timers when told to, not by the clock: its clock (now)
+// moves only when they run.
 function fakeTimers() {
   const t = {
     pending: new Map(),
     next: 1,
+    clock: 0,
+    now: () => t.clock,
     set(fn, ms) {
       const id = t.next++;
-      t.pending.set(id, { fn, ms });
+      t.pending.set(id, { fn, ms, at: t.clock + ms });
       return id;
     },
     clear(id) {
       t.pending.delete(id);
     },
-    // fire runs the timers due now, and returns their delays.
+    // fire runs every timer set, whenever it is due, and returns their
+    // delays; the clock moves to the last of them.
     fire() {
       const due = [...t.pending.values()];
       t.pending.clear();
+      for (const d of due) t.clock = Math.max(t.clock, d.at);
       for (const d of due) d.fn();
       return due.map((d) => d.ms);
+    },
+    // advance moves the clock by ms, running the timers that fall due on
+    // the way, each at its time.
+    advance(ms) {
+      const until = t.clock + ms;
+      for (;;) {
+        const [id, d] = [...t.pending.entries()].filter(([, x]) => x.at <= until).sort((a, b) => a[1].at - b[1].at)[0] || [];
+        if (!d) break;
+        t.pending.delete(id);
+        t.clock = d.at;
+        d.fn();
+      }
+      t.clock = until;
     },
   };
   return t;
@@ -270,6 +289,120 @@ test('read markers: set once the reader settles, never again for the same id, an
   assert.equal(timers.pending.size, 0);
   assert.equal(withoutReadMarkers(new ApiError(404, 'room not found')), false);
   assert.equal(withoutReadMarkers(new ApiError(405, 'method not allowed')), true);
+});
+
+// markingPage is a page as app.js wires it: every action goes through the
+// reducer and then asks for a read marker; the fake server moves markers
+// (and answers) at once, and records every mark with the fake clock's time.
+function markingPage(rooms = ['a', 'b']) {
+  const timers = fakeTimers();
+  const calls = [];
+  const p = { timers, calls, s: null };
+  const dispatch = (...actions) => {
+    for (const a of actions) p.s = reduce(p.s, a);
+    p.marks.schedule();
+  };
+  p.dispatch = dispatch;
+  p.s = reduce(reduce(initialState(), { type: 'session', me: 'me' }), { type: 'me', rooms });
+  p.marks = new ReadMarks({
+    api: {
+      markRoom: async (room, id) => {
+        calls.push([timers.now(), room, id]);
+        return { room, read: id, unread: 0 };
+      },
+      markConversation: async (user, id) => {
+        calls.push([timers.now(), user, id]);
+        return { with: user, read: id, unread: 0 };
+      },
+    },
+    state: () => p.s,
+    onMarked: (answer) => dispatch({ type: 'marked', answer }),
+    onSessionEnded() {},
+    timers,
+  });
+  // step lets the clock run ms and every answer come back.
+  p.step = async (ms) => {
+    timers.advance(ms);
+    await settle();
+  };
+  return p;
+}
+
+test('read markers: while messages keep arriving, a view is marked at most once per 5 s, and the newest one at the end', async () => {
+  const p = markingPage();
+  p.dispatch({ type: 'view', view: { kind: 'room', name: 'a' } });
+  let id = 100;
+  for (let i = 0; i < 40; i++) { // a message every 500 ms for 20 s
+    p.dispatch(msg(String(++id), 'a', 'bob'));
+    await p.step(500);
+  }
+  await p.step(60000); // things settle
+  const times = p.calls.map((c) => c[0]);
+  assert.equal(times[0], MARK_DELAY_MS, 'the first mark once the reader settled');
+  for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= MARK_EVERY_MS, `marks ${times[i - 1]} and ${times[i]} ms`);
+  assert.ok(p.calls.length <= 1 + Math.ceil(20000 / MARK_EVERY_MS), `${p.calls.length} marks for 40 messages`);
+  assert.deepEqual(p.calls.at(-1).slice(1), ['a', String(id)], 'the newest message is marked in the end');
+  for (let i = 1; i < p.calls.length; i++) assert.ok(compareIds(p.calls[i][2], p.calls[i - 1][2]) > 0, 'each mark moves the marker');
+  assert.equal(p.timers.pending.size, 0);
+  // A message after a quiet spell is marked after the short delay again.
+  p.dispatch(msg(String(++id), 'a', 'bob'));
+  await p.step(MARK_DELAY_MS);
+  assert.deepEqual(p.calls.at(-1), [p.timers.now(), 'a', String(id)]);
+});
+
+test('read markers: a large room is marked at most once per 30 s', async () => {
+  for (const large of [{ type: 'members', data: { room: 'a', members: 5000, online: 40 } }, { type: 'rooms-page', rooms: [{ room: 'a', members: 5000 }] }]) {
+    const p = markingPage();
+    p.dispatch(large, { type: 'view', view: { kind: 'room', name: 'a' } });
+    let id = 100;
+    for (let i = 0; i < 120; i++) { // a message every 500 ms for a minute
+      p.dispatch(msg(String(++id), 'a', 'bob'));
+      await p.step(500);
+    }
+    await p.step(LARGE_MARK_EVERY_MS);
+    const times = p.calls.map((c) => c[0]);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= LARGE_MARK_EVERY_MS, `${large.type}: marks ${times[i - 1]} and ${times[i]} ms`);
+    assert.ok(p.calls.length <= 3, `${large.type}: ${p.calls.length} marks in a minute`);
+    assert.equal(p.calls.at(-1)[2], String(id));
+  }
+});
+
+test('read markers: only while the page is visible and has the focus', async () => {
+  const p = markingPage();
+  p.dispatch({ type: 'view', view: { kind: 'room', name: 'a' } }, { type: 'focus', focused: false });
+  p.dispatch(msg('5', 'a', 'bob'));
+  await p.step(60000);
+  assert.deepEqual(p.calls, [], 'not while another window has the focus');
+  p.dispatch({ type: 'focus', focused: true }, { type: 'visible', visible: false });
+  p.dispatch(msg('6', 'a', 'bob'));
+  await p.step(60000);
+  assert.deepEqual(p.calls, [], 'not while the tab is hidden');
+  p.dispatch({ type: 'visible', visible: true });
+  await p.step(MARK_DELAY_MS);
+  assert.deepEqual(p.calls.map((c) => c.slice(1)), [['a', '6']], 'back in front: marked');
+});
+
+test('read markers: what was read is marked even after the reader moved on, and nothing the marker covers already', async () => {
+  const p = markingPage();
+  p.dispatch({ type: 'view', view: { kind: 'room', name: 'a' } }, msg('5', 'a', 'bob'));
+  await p.step(1000);
+  p.dispatch(msg('6', 'a', 'bob'));
+  await p.step(1000);
+  p.dispatch({ type: 'view', view: { kind: 'room', name: 'b' } }, msg('7', 'b', 'bob'));
+  p.dispatch(msg('8', 'a', 'bob')); // arrives in a once nobody looks at it
+  await p.step(60000);
+  assert.deepEqual(p.calls, [[MARK_DELAY_MS, 'a', '5'], [2000 + MARK_DELAY_MS, 'b', '7'], [MARK_DELAY_MS + MARK_EVERY_MS, 'a', '6']]);
+  // Another device marks further while a mark waits: it is not sent.
+  p.dispatch(msg('9', 'b', 'bob'));
+  p.dispatch({ type: 'read', data: { id: '10', user: 'me', room: 'b', read: '9' } });
+  await p.step(60000);
+  assert.equal(p.calls.length, 3);
+  // Nor is one that another device's marker passed before it was due.
+  p.dispatch(msg('11', 'b', 'bob'));
+  p.dispatch({ type: 'view', view: { kind: 'room', name: 'a' } });
+  p.dispatch({ type: 'read', data: { id: '12', user: 'me', room: 'b', read: '11' } });
+  await p.step(60000);
+  assert.deepEqual(p.calls.slice(3).map((c) => c.slice(1)), [['a', '8']], 'only a, now seen up to 8');
 });
 
 test('the address names a view', () => {

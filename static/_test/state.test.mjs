@@ -30,6 +30,10 @@ test('a hidden page counts the open view as unread until it is seen', () => {
   s = run(s, { type: 'visible', visible: true });
   assert.equal(s.rooms.get('a').unread, 0);
   assert.deepEqual(toMark(s), { kind: 'room', name: 'a', id: '1' });
+  s = run(s, { type: 'focus', focused: false });
+  assert.equal(toMark(s), null, 'nor while another window has the focus');
+  assert.equal(run(s, { type: 'session', me: 'me' }).focused, false, 'a new session keeps it');
+  assert.deepEqual(toMark(run(s, { type: 'focus', focused: true })), { kind: 'room', name: 'a', id: '1' });
 });
 
 test('the old state is left alone', () => {

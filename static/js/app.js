@@ -97,12 +97,16 @@ class App {
 
   // fresh starts over with state s (login, logout, reset).
   fresh(s) {
-    this.state = { ...s, visible: !this.doc.hidden };
+    this.state = { ...s, visible: this.visible(), focused: this.doc.hasFocus() };
     this.live = new LiveState(); // who is online; which logged events were handled
     this.history.reset();
     this.info.reset();
     this.marks.reset();
     this.epoch++;
+  }
+
+  visible() {
+    return this.doc.visibilityState === 'visible';
   }
 
   get me() {
@@ -356,8 +360,14 @@ class App {
     this.$('messages').addEventListener('scroll', () => this.history.onScroll(), { passive: true });
     on('jump-latest', 'click', () => this.messages.toBottom());
     bindPanels(this.doc);
-    // Coming back to a tab reads its open view.
-    this.doc.addEventListener('visibilitychange', () => this.dispatch({ type: 'visible', visible: !this.doc.hidden }));
+    // Coming back to a tab reads its open view; its read marker is set only
+    // while the page is visible and has the focus.
+    this.doc.addEventListener('visibilitychange', () => {
+      this.state = reduce(this.state, { type: 'focus', focused: this.doc.hasFocus() });
+      this.dispatch({ type: 'visible', visible: this.visible() });
+    });
+    window.addEventListener('focus', () => this.dispatch({ type: 'focus', focused: true }));
+    window.addEventListener('blur', () => this.dispatch({ type: 'focus', focused: this.doc.hasFocus() }));
     window.addEventListener('pagehide', () => this.transport.close());
     window.addEventListener('pageshow', (e) => {
       // A page restored from the back/forward cache has said goodbye to the

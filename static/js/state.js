@@ -37,6 +37,7 @@ export function initialState(me = '') {
     convs: new Map(), // lower name -> conversation
     view: null, // {kind: 'room'|'user', name}: what the page shows
     visible: true, // the page is visible (not a background tab)
+    focused: true, // the page has the focus (read markers are set only then)
   };
 }
 
@@ -205,11 +206,11 @@ function clearViewed(s) {
 //   history {kind, name, messages}  a page of history was loaded
 //   marked {answer}              POST .../read answered
 //   counts-asked {rooms, convs}  stale counts are being asked for again
-//   view {view}, visible {visible}
+//   view {view}, visible {visible}, focus {focused}
 export function reduce(s, a) {
   switch (a.type) {
     case 'session':
-      return { ...initialState(a.me), visible: s.visible };
+      return { ...initialState(a.me), visible: s.visible, focused: s.focused };
     case 'me': {
       const rooms = new Map();
       for (const name of a.rooms || []) rooms.set(name, s.rooms.get(name) || newRoom(name));
@@ -255,6 +256,8 @@ export function reduce(s, a) {
       return openView(s, a.view);
     case 'visible':
       return clearViewed({ ...s, visible: a.visible });
+    case 'focus':
+      return { ...s, focused: a.focused };
 
     // The stream.
     case 'message':
@@ -293,13 +296,21 @@ export function viewTitle(s) {
 }
 
 // toMark says which read marker the page should set now, or null: the open
-// view's newest message, while someone looks at it and the marker is behind.
+// view's newest message, while someone looks at it (the page is visible and
+// has the focus) and the marker is behind.
 export function toMark(s) {
   const v = s.view;
-  if (!v || !s.visible) return null;
+  if (!v || !s.visible || !s.focused) return null;
   const item = v.kind === 'room' ? s.rooms.get(v.name) : s.convs.get(lower(v.name));
   if (!item || compareIds(item.lastId, item.read) <= 0) return null;
   return { kind: v.kind, name: v.kind === 'room' ? v.name : item.username, id: item.lastId };
+}
+
+// readOf is the read marker the page knows for a room ('room') or a
+// conversation ('user'), or null when it holds neither.
+export function readOf(s, kind, name) {
+  const item = kind === 'room' ? s.rooms.get(name) : s.convs.get(lower(name));
+  return item ? item.read : null;
 }
 
 // staleCounts lists the rooms and conversations whose unread counts a read
