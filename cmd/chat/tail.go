@@ -29,7 +29,7 @@ func (a *cli) tail(ctx context.Context, env *environment, args []string) error {
 	fset := flag.NewFlagSet("tail", flag.ContinueOnError)
 	asJSON := fset.Bool("json", false, `one JSON object per line: the event as the stream carries it, plus "event", its kind`)
 	presence := fset.Bool("presence", false, "also who comes online and goes offline, and big rooms' counts")
-	statePath := fset.String("state", "", "keep the position in FILE (default: one per server, user and filter under $XDG_STATE_HOME/ssechat/tail/)")
+	statePath := fset.String("state", "", "keep the position in FILE, making its directory if needed (default: one per server, user and filter under $XDG_STATE_HOME/ssechat/tail/)")
 	rest, err := a.flags(fset, tailSynopsis, args, func(int) bool { return true })
 	if err != nil {
 		return err
@@ -37,6 +37,12 @@ func (a *cli) tail(ctx context.Context, env *environment, args []string) error {
 	filter, err := parseFilter(rest)
 	if err != nil {
 		return err
+	}
+	if *statePath != "" {
+		// Now, not at the first event, once connected.
+		if err := os.MkdirAll(filepath.Dir(*statePath), 0o700); err != nil {
+			return failf(exitUsage, "--state %s: cannot make its directory: %v", *statePath, err)
+		}
 	}
 	c, err := env.loggedIn()
 	if err != nil {

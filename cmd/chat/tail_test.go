@@ -5,6 +5,7 @@ package main_test
 import (
 	"encoding/json"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -260,4 +261,35 @@ func TestTailAcrossServerRestart(t *testing.T) {
 	if !strings.Contains(tail.stderr.String(), "reconnecting in") {
 		t.Errorf("the first tail's stderr %q does not say it reconnected", tail.stderr.String())
 	}
+}
+
+// --state FILE in a directory that does not exist makes the directory
+// (0700); one that cannot be made is refused at the start, before tail
+// connects.
+func TestTailStateDirectory(t *testing.T) {
+	srv := chattest.Start(t)
+	bob := srv.Login(t, "bob")
+	alice := newUser(t, srv.URL).login("alice")
+	alice.must("", "join", "ops")
+	bob.Join("ops")
+
+	dir := filepath.Join(alice.home, "new", "dir")
+	state := filepath.Join(dir, "tail.pos")
+	tail := alice.start("tail", "--state", state)
+	waitFile(t, state)
+	bob.Say("ops", "hello")
+	sameLines(t, "tail", untimed(t, tail.waitLines(1)), []string{"#ops bob: hello"})
+	if code := tail.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("tail exited %d, want 0; stderr %q", code, tail.stderr.String())
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the state's directory: %v, %v; want it made 0700", fi.Mode(), err)
+	}
+
+	// Below a file: no directory can be made there.
+	if err := writeFile(filepath.Join(alice.home, "file"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(alice.home, "file", "sub", "tail.pos")
+	alice.refused(2, "--state "+bad+": cannot make its directory", "tail", "--state", bad)
 }
