@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -71,28 +72,70 @@ func (a *cli) tail(ctx context.Context, env *environment, args []string) error {
 
 	out := bufio.NewWriter(a.stdout)
 	f := formatter{me: me.Username, json: *asJSON, now: time.Now}
-	// Presence is live state that each (re)connection lists again, and a
-	// notice may cross the list: a line only when a status changes.
-	status := map[string]string{}
-	handle := func(e client.Event) error {
-		if e.Kind == client.KindShutdown {
-			fmt.Fprintf(a.stderr, "chat: the server is going away (%s); resuming when it is back\n", clean(e.Reason))
+	// Presence is live state that each (re)connection lists again after
+	// ready, and a notice may cross the list: a line only when a status
+	// changes. Who was online and is not in the new list went offline
+	// while the stream was down: said once the list is over, at the next
+	// event that is not a presence (or the next ready).
+	status := map[string]string{} // by lower-case name
+	names := map[string]string{}  // lower-case name: as the server spells it
+	var listed map[string]bool    // who the list under way named; nil: none under way
+	var listedAt string           // the id of the ready the list follows
+	show := func(e client.Event) error {
+		if !filter.match(e, me.Username, *presence) {
+			return nil
 		}
-		if e.Kind == client.KindPresence {
+		if line, ok := f.line(e); ok {
+			out.WriteString(line)
+			out.WriteByte('\n')
+			if err := out.Flush(); err != nil {
+				return failf(exitFailed, "writing the output: %v", err)
+			}
+		}
+		return nil
+	}
+	endList := func() error {
+		var gone []string
+		for user, st := range status {
+			// The tail's own user is online: this stream is open.
+			if st == "online" && !listed[user] && !strings.EqualFold(user, me.Username) {
+				gone = append(gone, user)
+			}
+		}
+		listed = nil
+		slices.Sort(gone)
+		for _, user := range gone {
+			status[user] = "offline"
+			if err := show(offline(names[user], listedAt, time.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	handle := func(e client.Event) error {
+		if listed != nil && e.Kind != client.KindPresence {
+			if err := endList(); err != nil {
+				return err
+			}
+		}
+		switch e.Kind {
+		case client.KindReady:
+			listed, listedAt = map[string]bool{}, e.ID
+		case client.KindShutdown:
+			fmt.Fprintf(a.stderr, "chat: the server is going away (%s); resuming when it is back\n", clean(e.Reason))
+		case client.KindPresence:
 			user := strings.ToLower(e.User)
+			if listed != nil {
+				listed[user] = true
+			}
+			names[user] = e.User
 			if status[user] == e.Status {
 				return pos.save(e.ID)
 			}
 			status[user] = e.Status
 		}
-		if filter.match(e, me.Username, *presence) {
-			if line, ok := f.line(e); ok {
-				out.WriteString(line)
-				out.WriteByte('\n')
-				if err := out.Flush(); err != nil {
-					return failf(exitFailed, "writing the output: %v", err)
-				}
-			}
+		if err := show(e); err != nil {
+			return err
 		}
 		// Only once it is printed: a tail killed in between prints it
 		// again rather than never.
@@ -109,6 +152,19 @@ func (a *cli) tail(ctx context.Context, env *environment, args []string) error {
 		return nil // a signal: the position is saved up to the last line
 	}
 	return env.explain(err, "")
+}
+
+// offline is the presence event of user gone offline, at the stream's
+// position id, as the stream would carry it.
+func offline(user, id string, now time.Time) client.Event {
+	data, _ := json.Marshal(struct {
+		ID     string `json:"id"`
+		User   string `json:"user"`
+		Status string `json:"status"`
+		TS     string `json:"ts"`
+	}{id, user, "offline", now.UTC().Format("2006-01-02T15:04:05.000Z07:00")})
+	return client.Event{Kind: client.KindPresence, ID: id, User: user, Status: "offline",
+		TS: now, Data: string(data)}
 }
 
 // position is where a tail stopped: the id of the last event handled.

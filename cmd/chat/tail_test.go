@@ -293,3 +293,51 @@ func TestTailStateDirectory(t *testing.T) {
 	bad := filepath.Join(alice.home, "file", "sub", "tail.pos")
 	alice.refused(2, "--state "+bad+": cannot make its directory", "tail", "--state", bad)
 }
+
+// tail --presence across a server killed (-9) and started again: bob was
+// online, and his stream died with the server; the new server's list
+// after ready does not name him, and tail says he is offline once the
+// list is over (here at the big room's count, which follows it).
+func TestTailPresenceAcrossServerRestart(t *testing.T) {
+	bin := chattest.BuildServer(t)
+	db := filepath.Join(t.TempDir(), "chat.db")
+	// ops (alice, bob) is small; big (alice, carol, dave) is large.
+	p := chattest.StartProc(t, bin, db, "--large-room", "2")
+	addr := strings.TrimPrefix(p.URL, "http://")
+	srv := p.Server()
+	bob, carol, dave := srv.Login(t, "bob"), srv.Login(t, "carol"), srv.Login(t, "dave")
+	alice := newUser(t, p.URL).login("alice")
+	alice.must("", "join", "ops")
+	alice.must("", "join", "big")
+	bob.Join("ops")
+	carol.Join("big")
+	dave.Join("big")
+
+	tail := alice.start("tail", "--presence", "--state", filepath.Join(alice.home, "tail.pos"))
+	bs := bob.Stream("")
+	bs.Ready()
+	has := func(lines []string, want string) bool {
+		return slices.Contains(untimed(t, lines), want)
+	}
+	chattest.Eventually(t, "bob online and alice counted in big", func() bool {
+		lines := tail.lines()
+		return has(lines, "bob is online") && has(lines, "#big 3 members, 1 online")
+	})
+	before := len(tail.lines())
+
+	p.Kill()
+	chattest.StartProc(t, bin, db, "--addr", addr, "--large-room", "2")
+	// The new stream's list, then big's count.
+	var after []string
+	chattest.Eventually(t, "big's count after the restart", func() bool {
+		after = untimed(t, tail.lines()[before:])
+		return slices.ContainsFunc(after, func(l string) bool { return strings.HasPrefix(l, "#big ") })
+	})
+	end := slices.IndexFunc(after, func(l string) bool { return strings.HasPrefix(l, "#big ") })
+	if !slices.Contains(after[:end], "bob is offline") {
+		t.Errorf("after the restart tail printed %q before big's count, want bob offline", after[:end+1])
+	}
+	if all := tail.lines(); has(all, "alice is offline") {
+		t.Errorf("tail said its own user went offline:\n%s", strings.Join(all, "\n"))
+	}
+}
