@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -131,9 +132,9 @@ type call struct {
 	// key is sent as Idempotency-Key, the same on every retry, so the
 	// server can tell a retry from a new message.
 	key string
-	// once: never retried (a logout whose answer was lost would be
-	// answered 401 the second time; a login's would make a second
-	// session).
+	// once: not retried once the server may have acted on it (a logout
+	// whose answer was lost would be answered 401 the second time; a
+	// login's would make a second session): only when undone.
 	once bool
 }
 
@@ -161,13 +162,25 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			return fmt.Errorf("ssechat: %s %s: %w", cl.method, cl.path, ctx.Err())
 		}
 		delay, retry := retryable(err, &bo)
-		if !retry || cl.once || time.Since(start)+delay > c.retryTimeout {
+		if !retry || (cl.once && !undone(err)) || time.Since(start)+delay > c.retryTimeout {
 			return err
 		}
 		if sleep(ctx, delay) != nil {
 			return fmt.Errorf("ssechat: %s %s: %w (retrying after %v)", cl.method, cl.path, ctx.Err(), err)
 		}
 	}
+}
+
+// undone says the server surely did nothing, so that even a call that
+// must not happen twice may be tried again: the connection was never
+// made, or the server answered 503 (unavailable: nothing was done).
+func undone(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusServiceUnavailable
 }
 
 // retryable says whether err is worth another try, and after how long.

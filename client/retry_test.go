@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -123,6 +124,65 @@ func TestRetryLimits(t *testing.T) {
 // A login is sent once: a retry after a lost answer or a proxy's 502 or
 // 504 would open a second session on the server and leave the first one
 // live, its token held by nobody.
+// A login the server surely did not act on is tried again: one answered
+// 503, or one whose connection was never made (the server not up yet).
+func TestLoginRetriedWhenUndone(t *testing.T) {
+	var mu sync.Mutex
+	var logins int
+	answers := []int{http.StatusServiceUnavailable}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		logins++
+		status := http.StatusOK
+		if len(answers) > 0 {
+			status, answers = answers[0], answers[1:]
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		if status == http.StatusOK {
+			w.Write([]byte(`{"token":"tok","username":"alice"}`))
+		} else {
+			w.Write([]byte(`{"error":"database unavailable"}`))
+		}
+	}))
+	defer srv.Close()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return logins }
+
+	c := client.New(srv.URL)
+	defer c.CloseIdleConnections()
+	if _, err := c.Login(testCtx(t), "alice", "pw-alice"); err != nil {
+		t.Fatalf("login after a 503: %v", err)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("login sent %d times after a 503, want twice", n)
+	}
+
+	// Two connections refused (a port nobody listens on), then the server.
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := closed.Addr().String()
+	closed.Close()
+	var dials int
+	var d net.Dialer
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials++; dials <= 2 {
+			return d.DialContext(ctx, network, nobody)
+		}
+		return d.DialContext(ctx, network, addr)
+	}}}
+	late := client.New(srv.URL, client.WithHTTPClient(hc))
+	defer late.CloseIdleConnections()
+	if _, err := late.Login(testCtx(t), "alice", "pw-alice"); err != nil {
+		t.Fatalf("login while the server was not reachable yet: %v", err)
+	}
+	if dials != 3 || count() != 3 {
+		t.Errorf("%d dials, %d logins at the server; want 3 and 3", dials, count())
+	}
+}
+
 func TestLoginIsNotRetried(t *testing.T) {
 	for name, status := range map[string]int{"dropped": drop, "502": http.StatusBadGateway, "504": http.StatusGatewayTimeout} {
 		f := &flaky{script: []int{status, 0}}
