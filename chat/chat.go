@@ -139,6 +139,29 @@ func ReadScope(room, with string) string {
 	return "user:" + with
 }
 
+// StoredRoomRecipient is what both stores keep in an event's room and
+// recipient columns. A read event keeps its scope (ReadScope) as its
+// recipient and no room: as a room it would sit in the room's index among
+// its messages, and every history page, resume and unread count of a room
+// would walk its members' read events too, one per message each read.
+func StoredRoomRecipient(e Event) (room, recipient string) {
+	if e.Kind == KindRead {
+		return "", ReadScope(e.Room, e.To)
+	}
+	return e.Room, e.To
+}
+
+// LoadRead undoes StoredRoomRecipient on an event read back from a store.
+// A read event stored with its room as such reads as it was stored.
+func LoadRead(e *Event) {
+	if e.Kind != KindRead {
+		return
+	}
+	if room, with, ok := ParseReadScope(e.To); ok {
+		e.Room, e.To = room, with
+	}
+}
+
 // ParseReadScope is ReadScope's inverse; ok is false for anything else.
 func ParseReadScope(scope string) (room, with string, ok bool) {
 	if r, found := strings.CutPrefix(scope, "room:"); found && r != "" {

@@ -183,7 +183,7 @@ func newEventColumns(n int) *eventColumnArrays {
 func (c *eventColumnArrays) add(e chat.Event) {
 	c.id = append(c.id, e.ID)
 	c.kind = append(c.kind, string(e.Kind))
-	room, recipient := storedRoomRecipient(e)
+	room, recipient := chat.StoredRoomRecipient(e)
 	c.room = append(c.room, null(room))
 	c.sender = append(c.sender, null(e.From))
 	c.recipient = append(c.recipient, null(recipient))
@@ -402,6 +402,6 @@ func scanEventAfter(row pgx.CollectableRow, before ...any) (chat.Event, error) {
 		sender.String, recipient.String, subj.String, text.String, state.String
 	e.Members, e.Online, e.Read = int(members.Int32), int(online.Int32), read.Int64
 	e.TS = time.UnixMilli(ts).UTC()
-	loadRead(&e)
+	chat.LoadRead(&e)
 	return e, nil
 }

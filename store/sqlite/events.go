@@ -69,7 +69,7 @@ func (s *Store) AppendOnce(ctx context.Context, after int64, keys []chat.Once, p
 	out := make([]chat.Event, len(events))
 	for i, e := range events {
 		e.ID = head + int64(i) + 1
-		room, recipient := storedRoomRecipient(e)
+		room, recipient := chat.StoredRoomRecipient(e)
 		if _, err := insert.ExecContext(ctx, e.ID, string(e.Kind), null(room), null(e.From), null(recipient),
 			null(e.User), null(e.Text), null(e.Status), e.Members, e.Online, e.TS.UnixMilli(), nullID(e.Read)); err != nil {
 			return nil, fmt.Errorf("append: insert event: %w", err)
@@ -359,6 +359,6 @@ func scanEvent(rows *sql.Rows, before ...any) (chat.Event, error) {
 		sender.String, recipient.String, subj.String, text.String, state.String
 	e.Members, e.Online, e.Read = int(members.Int64), int(online.Int64), read.Int64
 	e.TS = time.UnixMilli(ts).UTC()
-	loadRead(&e)
+	chat.LoadRead(&e)
 	return e, nil
 }

@@ -136,26 +136,3 @@ func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.R
 	}
 	return st, nil
 }
-
-// A read event keeps its scope (chat.ReadScope) in the recipient column
-// and no room: in the room column it would sit in events_room among the
-// room's messages, and every history page, resume and unread count of a
-// room would walk its members' read events too, one per message each
-// member read.
-func storedRoomRecipient(e chat.Event) (room, recipient string) {
-	if e.Kind == chat.KindRead {
-		return "", chat.ReadScope(e.Room, e.To)
-	}
-	return e.Room, e.To
-}
-
-// loadRead undoes storedRoomRecipient on an event read back. A read event
-// written before (room in the room column) reads as it was written.
-func loadRead(e *chat.Event) {
-	if e.Kind != chat.KindRead {
-		return
-	}
-	if room, with, ok := chat.ParseReadScope(e.To); ok {
-		e.Room, e.To = room, with
-	}
-}
