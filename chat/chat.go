@@ -123,6 +123,12 @@ type ReadState struct {
 	Unread int
 }
 
+// MaxUnread is the most unread messages a store counts for one room or
+// conversation: a listing's cost stays bounded for a member who never
+// marks anything read (a bot in a busy room). MaxUnread means that many
+// or more.
+const MaxUnread = 1000
+
 // ReadKey names one read marker: user's in Room, or, when Room is empty,
 // user's in the conversation with With.
 type ReadKey struct {

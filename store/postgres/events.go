@@ -302,8 +302,8 @@ func (s *Store) page(ctx context.Context, op, query string, args ...any) ([]chat
 // how far user has read each (see ConversationRead).
 func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversation, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT c.other, c.last_id, COALESCE(r.read_id, 0),
-		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = c.other AND e.recipient = $1
-			AND e.sender <> e.recipient AND e.id > COALESCE(r.read_id, 0))
+		(SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.kind = 'private' AND e.sender = c.other AND e.recipient = $1
+			AND e.sender <> e.recipient AND e.id > COALESCE(r.read_id, 0) LIMIT `+unreadLimit+`) capped)
 	FROM (SELECT other, MAX(id) AS last_id FROM (
 		SELECT recipient AS other, id FROM events WHERE kind = 'private' AND sender = $1
 		UNION ALL

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -65,7 +66,7 @@ func (s *Store) ReadTarget(ctx context.Context, key chat.ReadKey, id int64) (tar
 // each count is a range of the events_room index from read on.
 func (s *Store) RoomReads(ctx context.Context, user string, rooms []string) (map[string]chat.ReadState, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT f.room, f.read,
-		(SELECT count(*) FROM events e WHERE e.room = f.room AND e.id > f.read AND e.kind = 'message' AND e.sender <> $1)
+		(SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.room = f.room AND e.id > f.read AND e.kind = 'message' AND e.sender <> $1 LIMIT `+unreadLimit+`) capped)
 	FROM (SELECT m.room, GREATEST(m.join_id, COALESCE(r.read_id, 0)) AS read
 		FROM memberships m LEFT JOIN read_markers r ON r.username = m.username AND r.scope = 'room:' || m.room
 		WHERE m.username = $1 AND m.leave_id IS NULL AND m.room = ANY($2::text[])) AS f`, user, rooms)
@@ -88,8 +89,8 @@ func (s *Store) RoomReads(ctx context.Context, user string, rooms []string) (map
 func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.ReadState, error) {
 	var st chat.ReadState
 	err := s.pool.QueryRow(ctx, `SELECT f.read,
-		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = $2 AND e.recipient = $1
-			AND e.sender <> e.recipient AND e.id > f.read)
+		(SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.kind = 'private' AND e.sender = $2 AND e.recipient = $1
+			AND e.sender <> e.recipient AND e.id > f.read LIMIT `+unreadLimit+`) capped)
 	FROM (SELECT COALESCE((SELECT read_id FROM read_markers WHERE username = $1 AND scope = $3), 0) AS read) AS f`,
 		user, with, chat.ReadScope("", with)).Scan(&st.Read, &st.Unread)
 	if err != nil {
@@ -97,3 +98,6 @@ func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.R
 	}
 	return st, nil
 }
+
+// unreadLimit caps every unread count at chat.MaxUnread.
+var unreadLimit = strconv.Itoa(chat.MaxUnread)

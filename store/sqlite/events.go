@@ -242,8 +242,8 @@ func (s *Store) page(ctx context.Context, query string, args ...any) ([]chat.Eve
 // how far user has read each (see ConversationRead).
 func (s *Store) Conversations(ctx context.Context, user string) ([]chat.Conversation, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT c.other, c.last_id, COALESCE(r.read_id, 0),
-		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = c.other AND e.recipient = ?1
-			AND e.sender <> e.recipient AND e.id > COALESCE(r.read_id, 0))
+		(SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.kind = 'private' AND e.sender = c.other AND e.recipient = ?1
+			AND e.sender <> e.recipient AND e.id > COALESCE(r.read_id, 0) LIMIT `+unreadLimit+`) capped)
 	FROM (SELECT other, MAX(id) AS last_id FROM (
 		SELECT recipient AS other, id FROM events WHERE kind = 'private' AND sender = ?1
 		UNION ALL

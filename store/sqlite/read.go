@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/ssechat/ssechat/chat"
 )
@@ -97,7 +98,7 @@ func (s *Store) RoomReads(ctx context.Context, user string, rooms []string) (map
 		return nil, fmt.Errorf("room reads: %w", err)
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT f.room, f.read,
-		(SELECT count(*) FROM events e WHERE e.room = f.room AND e.id > f.read AND e.kind = 'message' AND e.sender <> ?1)
+		(SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.room = f.room AND e.id > f.read AND e.kind = 'message' AND e.sender <> ?1 LIMIT `+unreadLimit+`) capped)
 	FROM (SELECT m.room, max(m.join_id, COALESCE(r.read_id, 0)) AS read
 		FROM memberships m LEFT JOIN read_markers r ON r.username = m.username AND r.scope = 'room:' || m.room
 		WHERE m.username = ?1 AND m.leave_id IS NULL AND m.room IN (SELECT value FROM json_each(?2))) f`,
@@ -127,8 +128,8 @@ func (s *Store) RoomReads(ctx context.Context, user string, rooms []string) (map
 func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.ReadState, error) {
 	var st chat.ReadState
 	err := s.read.QueryRowContext(ctx, `SELECT f.read,
-		(SELECT count(*) FROM events e WHERE e.kind = 'private' AND e.sender = ?2 AND e.recipient = ?1
-			AND e.sender <> e.recipient AND e.id > f.read)
+		(SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.kind = 'private' AND e.sender = ?2 AND e.recipient = ?1
+			AND e.sender <> e.recipient AND e.id > f.read LIMIT `+unreadLimit+`) capped)
 	FROM (SELECT COALESCE((SELECT read_id FROM read_markers WHERE username = ?1 AND scope = ?3), 0) AS read) f`,
 		user, with, chat.ReadScope("", with)).Scan(&st.Read, &st.Unread)
 	if err != nil {
@@ -136,3 +137,6 @@ func (s *Store) ConversationRead(ctx context.Context, user, with string) (chat.R
 	}
 	return st, nil
 }
+
+// unreadLimit caps every unread count at chat.MaxUnread.
+var unreadLimit = strconv.Itoa(chat.MaxUnread)

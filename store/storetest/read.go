@@ -197,3 +197,27 @@ func testReadTargets(t *testing.T, s Store) {
 		}
 	}
 }
+
+// Unread counts stop at chat.MaxUnread, in a room, a conversation and the
+// list of conversations: a listing never counts a whole busy history.
+func testUnreadCap(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustAppend(t, s, join("alice", "lobby"), join("bob", "lobby"))
+	var flood []chat.Event
+	for range chat.MaxUnread + 5 {
+		flood = append(flood, say("bob", "lobby", "m"), pm("bob", "alice", "p"))
+	}
+	mustAppend(t, s, flood...)
+	reads, err := s.RoomReads(ctx, "alice", []string{"lobby"})
+	if err != nil || reads["lobby"].Unread != chat.MaxUnread {
+		t.Fatalf("RoomReads: %+v, %v; want %d unread", reads, err, chat.MaxUnread)
+	}
+	conv, err := s.ConversationRead(ctx, "alice", "bob")
+	if err != nil || conv.Unread != chat.MaxUnread {
+		t.Fatalf("ConversationRead: %+v, %v; want %d unread", conv, err, chat.MaxUnread)
+	}
+	convs, err := s.Conversations(ctx, "alice")
+	if err != nil || len(convs) != 1 || convs[0].Unread != chat.MaxUnread {
+		t.Fatalf("Conversations: %+v, %v; want one with %d unread", convs, err, chat.MaxUnread)
+	}
+}

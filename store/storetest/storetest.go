@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConversationReadsCountThePeersMessages", testConversationReads},
 		{"ReadEventsAreTheirUsersOnly", testReadEventsAreTheirUsersOnly},
 		{"ReadTargetIsTheNewestMessageAtOrBelow", testReadTargets},
+		{"UnreadCountsStopAtMaxUnread", testUnreadCap},
 	}
 	tests = append(tests, idempotencyTests...)
 	for _, tc := range tests {
