@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -163,8 +162,8 @@ type bg struct {
 	t      testing.TB
 	args   []string
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout chattest.Buffer
+	stderr chattest.Buffer
 	done   chan struct{}
 	err    error // Wait's, once done is closed
 }
@@ -261,24 +260,6 @@ func (b *bg) kill() {
 		_ = b.cmd.Process.Kill()
 		<-b.done
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitFile waits until path exists: a tail has saved its first position,

@@ -3,17 +3,17 @@
 package readme_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssechat/ssechat/internal/chattest"
 )
 
 // term is one terminal of a walkthrough: bash running the README's
@@ -25,8 +25,8 @@ type term struct {
 	name   string
 	script string
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout chattest.Buffer
+	stderr chattest.Buffer
 	done   chan struct{} // closed once bash has been reaped
 	err    error         // Wait's; read after done
 }
@@ -138,24 +138,6 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a process writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // frame is one Server-Sent Event as it crossed the wire.
