@@ -64,7 +64,7 @@ type store interface {
 	broker.Store
 	auth.Store
 	handlers.History
-	KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func())
+	historyPruner
 	keyPruner
 	Close() error
 }
@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	if cfg.Retention > 0 {
-		a.stopPruner = st.KeepHistory(ctx, cfg.Retention, sqlite.PruneEvery, cfg.Log)
+		a.stopPruner = keepHistory(ctx, st, cfg.Retention, historyPruneEvery, cfg.Log)
 	}
 	// Expired sessions are refused anyway; pruning deletes them and ends
 	// the streams they still hold.

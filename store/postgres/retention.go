@@ -3,13 +3,11 @@ package postgres
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ssechat/ssechat/chat"
-	"github.com/ssechat/ssechat/internal/periodic"
 )
 
 // prunedKey names the meta row that holds the id of the newest pruned
@@ -22,9 +20,6 @@ const prunedKey = "pruned_through"
 // keeps each transaction's locks, WAL and dead tuples small, and lets
 // autovacuum keep up between batches.
 const pruneBatchSize = 500
-
-// PruneEvery is how often KeepHistory prunes.
-const PruneEvery = time.Minute
 
 // Prune deletes the oldest events of the log whose time is before cutoff,
 // in small transactions, and returns how many it deleted. It removes a
@@ -114,24 +109,4 @@ func (s *Store) PrunedThrough(ctx context.Context) (int64, error) {
 // broker turns it into a reset whose reason is this message.
 func errPastRetention() error {
 	return chat.Errorf(chat.EINVALID, "Last-Event-ID is older than the retained history")
-}
-
-// KeepHistory prunes events older than retention now and then every
-// interval (PruneEvery if zero) in a goroutine, until the returned stop is
-// called; stop waits for a prune in progress and may be called twice. A
-// failed prune is logged and retried at the next tick: retention is
-// housekeeping, never a reason to stop serving.
-func (s *Store) KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func()) {
-	if interval <= 0 {
-		interval = PruneEvery
-	}
-	return periodic.Every(ctx, interval, func(ctx context.Context) {
-		n, err := s.Prune(ctx, time.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("prune history", "retention", retention, "err", err)
-		case n > 0:
-			log.Info("pruned history", "events", n, "retention", retention)
-		}
-	})
 }

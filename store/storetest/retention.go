@@ -3,8 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -162,37 +160,6 @@ func testPruneDoesNotBlockWriters(t *testing.T, s Store) {
 	if worst > 2*time.Second {
 		t.Fatalf("a write waited %v during pruning", worst)
 	}
-}
-
-func testKeepHistory(t *testing.T, s Store) {
-	ctx := context.Background()
-	old := time.Now().Add(-2 * time.Hour)
-	ids := appendAt(t, s, 10, old)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stop := s.KeepHistory(ctx, time.Hour, 20*time.Millisecond, log)
-	defer stop()
-	waitBoundary := func(what string, want int64) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if b, err := s.PrunedThrough(ctx); err != nil {
-				t.Fatal(err)
-			} else if b == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("KeepHistory did not prune %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitBoundary("at start", ids[9])
-	// Events that age past the retention later (written with an old time
-	// here) go at a later tick.
-	more := appendAt(t, s, 10, old)
-	waitBoundary("on a later tick", more[9])
-	stop()
-	stop() // twice is fine: app.Close may run after a failed Serve
 }
 
 // A resume that races with pruning either gets every event after its

@@ -5,7 +5,6 @@ package storetest
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"slices"
 	"testing"
@@ -43,7 +42,6 @@ type Store interface {
 	// from below that boundary is a *chat.Error.
 	Prune(ctx context.Context, cutoff time.Time) (int64, error)
 	PrunedThrough(ctx context.Context) (int64, error)
-	KeepHistory(ctx context.Context, retention, interval time.Duration, log *slog.Logger) (stop func())
 	// Idempotency-Keys: see idempotency.go.
 	AppendOnce(ctx context.Context, after int64, keys []chat.Once, prepare func(head int64, newer []chat.Event, done []chat.KeyedEvent) ([]chat.Event, []chat.Once, error)) ([]chat.Event, error)
 	PruneIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int64, error)
@@ -72,7 +70,6 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"PruneRemovesOldPrefixAndRecordsBoundary", testPrune},
 		{"PruneKeepsAPrefixWhenTheClockSteppedBack", testPruneClockBack},
 		{"PruneDoesNotBlockWriters", testPruneDoesNotBlockWriters},
-		{"KeepHistoryPrunesAtStartAndOnEveryTick", testKeepHistory},
 		{"EventsAfterDuringPruneIsGaplessOrAnError", testEventsAfterDuringPrune},
 		{"RoomReadsCountOthersMessagesSinceMarkOrJoin", testRoomReads},
 		{"ConversationReadsCountThePeersMessages", testConversationReads},
