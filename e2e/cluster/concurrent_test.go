@@ -82,7 +82,7 @@ func TestConcurrentPostersOneOrder(t *testing.T) {
 	slices.SortFunc(want, func(x, y string) int { return int(num(t, x) - num(t, y)) })
 	for _, r := range []*chattest.Client{readerA, readerB} {
 		var got []string
-		for _, e := range roomHistory(t, r, "lobby") {
+		for _, e := range r.History("lobby") {
 			got = append(got, e.ID)
 		}
 		if !slices.Equal(got, want) {

@@ -271,26 +271,6 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) ti
 	return time.Since(start)
 }
 
-// roomHistory pages back through all of room's messages, oldest first.
-func roomHistory(t testing.TB, c *chattest.Client, room string) []chattest.Event {
-	t.Helper()
-	var all []chattest.Event
-	before := ""
-	for {
-		var page struct{ Messages []chattest.Event }
-		path := "/api/rooms/" + room + "/messages?limit=500"
-		if before != "" {
-			path += "&before=" + before
-		}
-		c.MustDo("GET", path, nil, &page, http.StatusOK)
-		all = append(page.Messages, all...)
-		if len(page.Messages) < 500 {
-			return all
-		}
-		before = page.Messages[0].ID
-	}
-}
-
 // errorBody fails unless data is the API's JSON error, {"error": "..."}.
 func errorBody(t testing.TB, what string, data []byte) string {
 	t.Helper()

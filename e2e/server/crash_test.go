@@ -74,7 +74,7 @@ func testRetentionFlag(t *testing.T, bin string) {
 	again := second.Server().Anonymous(t)
 	again.Token, again.Name = alice.Token, alice.Name
 	chattest.Eventually(t, "the old history to be pruned", func() bool {
-		return len(roomHistory(t, again, "lobby")) == 0
+		return len(again.History("lobby")) == 0
 	})
 	frames := untilReady(again.Stream(last))
 	if frames[0].Kind != "reset" || frames[0].Event.Reason == "" {
@@ -195,7 +195,7 @@ func testSIGKILL(t *testing.T, bin string) {
 
 	// History holds every acknowledged message, with its text, once (and
 	// reading it needs rita's membership, which survived as well).
-	history := roomHistory(t, again, "lobby")
+	history := again.History("lobby")
 	inHistory := map[int64]string{}
 	var historyIDs []string
 	for _, e := range history {

@@ -138,27 +138,6 @@ func login(base, name, password string) (string, error) {
 	return out.Token, nil
 }
 
-// roomHistory pages back through all of room's messages and returns them
-// oldest first.
-func roomHistory(t testing.TB, c *chattest.Client, room string) []chattest.Event {
-	t.Helper()
-	var all []chattest.Event
-	before := ""
-	for {
-		var page struct{ Messages []chattest.Event }
-		path := "/api/rooms/" + room + "/messages?limit=500"
-		if before != "" {
-			path += "&before=" + before
-		}
-		c.MustDo("GET", path, nil, &page, 200)
-		all = append(page.Messages, all...)
-		if len(page.Messages) < 500 {
-			return all
-		}
-		before = page.Messages[0].ID
-	}
-}
-
 // isLogged reports whether kind is an event of the durable log: those
 // alone have ids of their own, strictly increasing and never repeated.
 func isLogged(kind string) bool {

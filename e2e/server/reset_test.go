@@ -190,7 +190,7 @@ func TestRetentionPrunesOnStart(t *testing.T) {
 	alice := srv.Anonymous(t)
 	alice.Token, alice.Name = sc.alice.Token, "alice"
 	chattest.Eventually(t, "the old history to be pruned", func() bool {
-		return len(roomHistory(t, alice, "lobby")) == 0
+		return len(alice.History("lobby")) == 0
 	})
 	frames := untilReady(alice.Stream(sc.last))
 	if frames[0].Kind != "reset" || !strings.Contains(frames[0].Event.Reason, "older than the retained history") {

@@ -175,7 +175,7 @@ func TestResumeWhilePublishing(t *testing.T) {
 			len(seen), len(acked), firstDiff(seen, acked))
 	}
 	var history []int64
-	for _, e := range roomHistory(t, alice, "lobby") {
+	for _, e := range alice.History("lobby") {
 		history = append(history, num(t, e.ID))
 	}
 	if !slices.Equal(history, acked) {

@@ -165,6 +165,27 @@ func (c *Client) Raw(req *http.Request) *http.Response {
 	return resp
 }
 
+// History pages back through all of room's messages and returns them
+// oldest first.
+func (c *Client) History(room string) []Event {
+	c.t.Helper()
+	var all []Event
+	before := ""
+	for {
+		var page struct{ Messages []Event }
+		path := "/api/rooms/" + room + "/messages?limit=500"
+		if before != "" {
+			path += "&before=" + before
+		}
+		c.MustDo("GET", path, nil, &page, http.StatusOK)
+		all = append(page.Messages, all...)
+		if len(page.Messages) < 500 {
+			return all
+		}
+		before = page.Messages[0].ID
+	}
+}
+
 // MustDo is Do that fails the test unless the status is want.
 func (c *Client) MustDo(method, path string, body, out any, want int) {
 	c.t.Helper()
