@@ -151,52 +151,39 @@ func TestClientOf(t *testing.T) {
 	}
 }
 
-// max 0 is no cap: nothing is counted nor refused.
-func TestOffCountsNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	guarded := Wrap(ln, 0, nil)
-	for range 3 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		s, err := guarded.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-	}
-	if guarded.Refused() != 0 || guarded.Open(netip.MustParseAddr("127.0.0.1")) != 0 {
-		t.Fatalf("refused %d, open %d; want none", guarded.Refused(), guarded.Open(netip.MustParseAddr("127.0.0.1")))
-	}
-}
-
-// An exempt address (a proxy's) is never counted nor refused.
-func TestExempt(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	guarded := Wrap(ln, 1, func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") })
-	for range 3 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		s, err := guarded.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-	}
-	if guarded.Refused() != 0 || guarded.Open(netip.MustParseAddr("127.0.0.1")) != 0 {
-		t.Fatalf("refused %d, open %d; want none", guarded.Refused(), guarded.Open(netip.MustParseAddr("127.0.0.1")))
+// With no cap (max 0), or from an exempt address (a proxy's), nothing is
+// counted nor refused.
+func TestUncounted(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.1")
+	for name, tc := range map[string]struct {
+		max    int
+		exempt func(netip.Addr) bool
+	}{
+		"no cap": {0, nil},
+		"exempt": {1, func(a netip.Addr) bool { return a == local }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			guarded := Wrap(ln, tc.max, tc.exempt)
+			for range 3 {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				s, err := guarded.Accept()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+			}
+			if guarded.Refused() != 0 || guarded.Open(local) != 0 {
+				t.Fatalf("refused %d, open %d; want none", guarded.Refused(), guarded.Open(local))
+			}
+		})
 	}
 }
