@@ -60,7 +60,7 @@ func testChat(t *testing.T, browser context.Context, base string) {
 	bob := newUser(t, browser, base, "bob")
 	carol := newUser(t, browser, base, "carol")
 	for _, p := range []*page{alice, bob, carol} {
-		p.login(p.name, p.name+"-password")
+		p.login(p.Name, p.Name+"-password")
 		p.join("lobby")
 	}
 	alice.wait("bob and carol online", memberIs("bob", true)+" && "+memberIs("carol", true))
@@ -216,7 +216,7 @@ func testHTMLIsText(t *testing.T, browser context.Context, base string) {
 	mallory := newUser(t, browser, base, "mallory")
 	victor := newUser(t, browser, base, "victor")
 	for _, p := range []*page{mallory, victor} {
-		p.login(p.name, "pw-"+p.name)
+		p.login(p.Name, "pw-"+p.Name)
 		p.join("xss")
 	}
 	payloads := []string{
@@ -240,7 +240,7 @@ func testHTMLIsText(t *testing.T, browser context.Context, base string) {
 		t.Errorf("the page keeps %d items in web storage, want none", n)
 	}
 	// The page is served with a CSP that forbids inline script.
-	ctx, cancel := context.WithTimeout(victor.ctx, waitTimeout)
+	ctx, cancel := context.WithTimeout(victor.Ctx, waitTimeout)
 	defer cancel()
 	res, err := chromedp.Run(ctx, chromedp.NavigateResponse(base+"/"))
 	if err != nil {
@@ -402,7 +402,7 @@ func testTenTabs(t *testing.T, browser context.Context, base string) {
 		p.waitLive()
 		p.waitView("#tabs")
 		if kind := eval[string](p, `document.body.dataset.transport`); kind != "shared-worker" {
-			t.Errorf("%s: stream transport is %q, want shared-worker", p.name, kind)
+			t.Errorf("%s: stream transport is %q, want shared-worker", p.Name, kind)
 		}
 	}
 
@@ -418,7 +418,7 @@ func testTenTabs(t *testing.T, browser context.Context, base string) {
 	}
 	for _, p := range tabs {
 		if c := eval[int](p, countMessages("sent from the seventh tab")); c != 1 {
-			t.Errorf("%s shows the message %d times, want once", p.name, c)
+			t.Errorf("%s shows the message %d times, want once", p.Name, c)
 		}
 	}
 
@@ -451,7 +451,7 @@ func testLeaderTabs(t *testing.T, browser context.Context, base string) {
 		p.waitLive()
 		p.waitView("#den")
 		if kind := eval[string](p, `document.body.dataset.transport`); kind != "leader" {
-			t.Fatalf("%s: stream transport is %q, want leader", p.name, kind)
+			t.Fatalf("%s: stream transport is %q, want leader", p.Name, kind)
 		}
 	}
 	max := login(t, base, "max", "max-password")
@@ -463,13 +463,13 @@ func testLeaderTabs(t *testing.T, browser context.Context, base string) {
 		p.waitMessage("one stream for three tabs")
 	}
 
-	first.close() // the leader: the lock passes to another tab
+	first.Close() // the leader: the lock passes to another tab
 	max.send(t, "den", "after the leader left")
 	for _, p := range tabs[1:] {
 		p.waitMessage("after the leader left")
 		p.waitLive()
 		if c := eval[int](p, countMessages("after the leader left")); c != 1 {
-			t.Errorf("%s shows the message %d times, want once", p.name, c)
+			t.Errorf("%s shows the message %d times, want once", p.Name, c)
 		}
 		p.checkConsole()
 	}
@@ -542,7 +542,7 @@ func testRestart(t *testing.T, browser context.Context, srv *chatServer) {
 // the file is missing; otherwise it only checks that a screenshot works.
 func writeScreenshot(t *testing.T, p *page, name string) {
 	t.Helper()
-	buf, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	buf, err := chromedp.Run(p.Ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

@@ -122,11 +122,11 @@ func testLostAnswer(t *testing.T, browser context.Context, srv *chatServer) {
 	}
 	for _, p := range []*page{lara, mo} {
 		if c := eval[int](p, countMessages("exactly once")); c != 1 {
-			t.Errorf("%s's page shows the message %d times, want once", p.name, c)
+			t.Errorf("%s's page shows the message %d times, want once", p.Name, c)
 		}
 		texts := eval[[]string](p, `[...document.querySelectorAll('#message-list .msg .text')].map(e => e.textContent)`)
 		if fmt.Sprint(texts) != want {
-			t.Errorf("%s's page shows %q, want %s", p.name, texts, want)
+			t.Errorf("%s's page shows %q, want %s", p.Name, texts, want)
 		}
 		p.checkConsole()
 	}

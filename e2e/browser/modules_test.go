@@ -27,7 +27,7 @@ func testModules(t *testing.T, browser context.Context, base string) {
 		HTML     string     `json:"html"`
 		Live     liveResult `json:"live"`
 	}
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(p.Ctx, 10*time.Second)
 	defer cancel()
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
 		const { Timeline, compareIds } = await import('/js/timeline.js');

@@ -14,18 +14,18 @@ import (
 // <body>: data-view (login | chat) and data-conn (connecting | live | reconnecting).
 
 func (p *page) open(path string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.do("opening "+path, chromedp.Navigate(p.base+path))
 }
 
 func (p *page) login(user, password string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.loginAt("/", user, password)
 }
 
 // loginAt opens path and logs in through the form.
 func (p *page) loginAt(path, user, password string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.open(path)
 	p.do("logging in as "+user,
 		chromedp.WaitVisible(chromedp.ID("login-username")),
@@ -37,13 +37,13 @@ func (p *page) loginAt(path, user, password string) {
 }
 
 func (p *page) waitLive() {
-	p.t.Helper()
+	p.T.Helper()
 	p.wait("the chat view with a live stream",
 		`document.body.dataset.view === 'chat' && document.body.dataset.conn === 'live'`)
 }
 
 func (p *page) join(room string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.do("joining "+room, chromedp.SendKeys(chromedp.ID("join-room"), room+"\n"))
 	p.waitView("#" + room)
 }
@@ -51,7 +51,7 @@ func (p *page) join(room string) {
 // waitView waits until the view titled title (#room or @user) is open and
 // its history has loaded.
 func (p *page) waitView(title string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.wait("the view "+title, `document.getElementById('view-title').textContent === `+js(title)+
 		` && !document.getElementById('composer').hidden`+
 		` && document.getElementById('history-status').textContent !== 'Loading…'`)
@@ -77,7 +77,7 @@ func pressEnter() chromedp.Action[chromedp.Void] {
 
 // say types text into the composer and presses Enter.
 func (p *page) say(text string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.do(fmt.Sprintf("sending %q", text),
 		chromedp.SendKeys(chromedp.ID("composer-text"), text),
 		pressEnter(),
@@ -86,12 +86,12 @@ func (p *page) say(text string) {
 }
 
 func (p *page) click(what, css string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.do("clicking "+what, chromedp.Click(chromedp.CSS(css)))
 }
 
 func (p *page) waitMessage(text string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.wait(fmt.Sprintf("the message %q", text), countMessages(text)+` >= 1`)
 }
 
@@ -110,8 +110,8 @@ func memberIs(user string, online bool) string {
 
 // checkConsole fails the test if the page threw or broke its CSP.
 func (p *page) checkConsole() {
-	p.t.Helper()
-	for _, line := range p.log.problems() {
-		p.t.Errorf("%s: page console: %s", p.name, line)
+	p.T.Helper()
+	for _, line := range p.Log.Problems() {
+		p.T.Errorf("%s: page console: %s", p.Name, line)
 	}
 }

@@ -7,34 +7,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ssechat/ssechat/internal/browsertest"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
 // browserWait bounds every wait for the page.
-const browserWait = 20 * time.Second
+const browserWait = browsertest.Timeout
 
 // The browser client through nginx while each instance in turn is killed
 // with -9 (the first restarted before the second dies): the page shows
 // every acknowledged message exactly once, in order, without a reload.
 func TestBrowserThroughNginxWhileKillingInstances(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CHAT_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("CHAT_REQUIRE_SERVICES=1 but %s is missing: run ci/install-chromium.sh", chromiumPath)
-		}
-		t.Skipf("skipping: %s is missing (ci/install-chromium.sh installs it)", chromiumPath)
-	}
+	browser := browsertest.Launch(t) // skips when there is no Chromium
 	c := startCluster(t)
-	p := openBrowser(t, c.LB.URL)
+	p := openBrowser(t, browser)
 
-	p.do("logging in as alice",
+	p.Do("logging in as alice",
 		chromedp.Navigate(c.LB.URL+"/"),
 		chromedp.WaitVisible(chromedp.ID("login-username")),
 		chromedp.SendKeys(chromedp.ID("login-username"), "alice"),
@@ -42,8 +35,8 @@ func TestBrowserThroughNginxWhileKillingInstances(t *testing.T) {
 		chromedp.Click(chromedp.ID("login-submit")),
 	)
 	p.waitLive()
-	p.do("joining lobby", chromedp.SendKeys(chromedp.ID("join-room"), "lobby\n"))
-	p.wait("the view #lobby", `document.getElementById('view-title').textContent === '#lobby'`+
+	p.Do("joining lobby", chromedp.SendKeys(chromedp.ID("join-room"), "lobby\n"))
+	p.Wait("the view #lobby", `document.getElementById('view-title').textContent === '#lobby'`+
 		` && !document.getElementById('composer').hidden`+
 		` && document.getElementById('history-status').textContent !== 'Loading…'`)
 
@@ -75,7 +68,7 @@ func TestBrowserThroughNginxWhileKillingInstances(t *testing.T) {
 	}
 	shows := func(text string) {
 		t.Helper()
-		p.wait(fmt.Sprintf("the message %q", text), countText(text)+` >= 1`)
+		p.Wait(fmt.Sprintf("the message %q", text), countText(text)+` >= 1`)
 	}
 
 	post(5)
@@ -100,13 +93,13 @@ func TestBrowserThroughNginxWhileKillingInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.wait("every acknowledged message, in order", `(() => {
+	p.Wait("every acknowledged message, in order", `(() => {
 		const want = `+string(want)+`;
 		const set = new Set(want);
 		const got = [...document.querySelectorAll('#message-list .msg .text')].map(e => e.textContent).filter(s => set.has(s));
 		return JSON.stringify(got) === JSON.stringify(want);
 	})()`)
-	shown := evalStrings(p, `[...document.querySelectorAll('#message-list .msg .text')].map(e => e.textContent).filter(s => s.startsWith('bob '))`)
+	shown := browsertest.Eval[[]string](p.Page, `[...document.querySelectorAll('#message-list .msg .text')].map(e => e.textContent).filter(s => s.startsWith('bob '))`)
 	posted := map[string]bool{}
 	for _, s := range texts {
 		posted[s] = true
@@ -125,110 +118,30 @@ func TestBrowserThroughNginxWhileKillingInstances(t *testing.T) {
 		t.Errorf("the page shows %d messages, want at least the %d acknowledged", len(shown), len(acked))
 	}
 	t.Logf("the page shows %d messages: %d acknowledged, %d unacknowledged but committed", len(shown), len(acked), len(shown)-len(acked))
-	if probs := p.log.problems(); len(probs) > 0 {
+	if probs := p.Log.Problems(); len(probs) > 0 {
 		t.Errorf("page console problems:\n%s", strings.Join(probs, "\n"))
 	}
 }
 
 // browserPage is one headless Chromium tab.
-type browserPage struct {
-	t   *testing.T
-	ctx context.Context
-	log *pageLog
-}
+type browserPage struct{ *browsertest.Page }
 
-// openBrowser starts a headless Chromium with one tab, closed at cleanup.
-func openBrowser(t *testing.T, base string) *browserPage {
+// openBrowser opens a tab in browser, closed at cleanup.
+func openBrowser(t *testing.T, browser context.Context) *browserPage {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	p := &browserPage{t: t, ctx: ctx, log: &pageLog{}}
-	t.Cleanup(func() {
+	p := &browserPage{browsertest.Open(t, browser, "alice")}
+	t.Cleanup(func() { // before the tab closes
 		if t.Failed() {
-			t.Logf("page state: %s\npage console:\n%s", p.state(), p.log.String())
+			t.Log(p.State())
 		}
-		cancel()
-		cancelAlloc()
 	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	go p.log.collect(ctx)
 	return p
 }
 
-func (p *browserPage) do(what string, actions ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, browserWait)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		p.t.Fatalf("%s: %v\n%s", what, err, p.state())
-	}
-}
-
-// wait polls a JavaScript expression on a timer until it is truthy.
-func (p *browserPage) wait(what, expr string) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, browserWait+5*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(50*time.Millisecond),
-		chromedp.WithPollingTimeout(browserWait)))
-	if err != nil {
-		p.t.Fatalf("waiting for %s: %v\n%s", what, err, p.state())
-	}
-}
-
 func (p *browserPage) waitLive() {
-	p.t.Helper()
-	p.wait("the chat view with a live stream",
+	p.T.Helper()
+	p.Wait("the chat view with a live stream",
 		`document.body.dataset.view === 'chat' && document.body.dataset.conn === 'live'`)
-}
-
-func evalStrings(p *browserPage, expr string) []string {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, browserWait)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](expr))
-	if err != nil {
-		p.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
-}
-
-// state describes the page for a failure message.
-func (p *browserPage) state() string {
-	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({
-		url: location.href, view: document.body.dataset.view, conn: document.body.dataset.conn,
-		title: (document.getElementById('view-title') || {}).textContent,
-		errors: [...document.querySelectorAll('.error:not([hidden])')].map(e => e.textContent),
-		messages: [...document.querySelectorAll('#message-list > li')].slice(-12).map(e => e.textContent),
-	})`))
-	if err != nil {
-		return fmt.Sprintf("(page state unavailable: %v)", err)
-	}
-	return s
 }
 
 // countText is a JavaScript expression: how many messages in the view
@@ -236,38 +149,4 @@ func (p *browserPage) state() string {
 func countText(text string) string {
 	b, _ := json.Marshal(text)
 	return `[...document.querySelectorAll('#message-list .msg .text')].filter(e => e.textContent === ` + string(b) + `).length`
-}
-
-// pageLog keeps what the page wrote to its console.
-type pageLog struct {
-	mu    sync.Mutex
-	lines []string
-	bad   []string
-}
-
-func (c *pageLog) collect(ctx context.Context) {
-	for m, err := range chromedp.Console(ctx) {
-		if err != nil {
-			return
-		}
-		line := m.String()
-		c.mu.Lock()
-		c.lines = append(c.lines, line)
-		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
-			c.bad = append(c.bad, line)
-		}
-		c.mu.Unlock()
-	}
-}
-
-func (c *pageLog) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.lines, "\n")
-}
-
-func (c *pageLog) problems() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.bad...)
 }
